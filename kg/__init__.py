@@ -1,0 +1,17 @@
+"""mas-kg: a knowledge-graph reasoning engine for MAS and HLH.
+
+The public API is what ``__all__`` lists; everything else may change.
+
+>>> import kg
+>>> kg.Engine().kb.criteria_set("hlh2004").label
+'HLH-2004 diagnostic criteria'
+"""
+
+from .engine import Engine
+from .errors import InputError, OntologyError
+from .knowledge import KnowledgeBase, load_knowledge
+from .report import SCHEMA, Report
+
+__all__ = ["Engine", "Report", "KnowledgeBase", "InputError", "OntologyError", "load_knowledge", "SCHEMA",
+           "__version__"]
+__version__ = "0.1.0"

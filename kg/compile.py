@@ -1,0 +1,244 @@
+"""Compile the ontology's RDF into the engine's indexed form (see knowledge.py)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import rdflib
+from rdflib import OWL, RDF, RDFS, BNode, Literal, URIRef
+from rdflib.namespace import SKOS
+
+from .errors import OntologyError
+from .knowledge import (
+    MKG, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
+    ReferenceRange, Term, ThresholdRule, compact,
+)
+from .units import MolarFactor
+
+__all__ = ["compile_graph", "read_graph"]
+
+M = rdflib.Namespace(MKG)
+OBO = rdflib.Namespace("http://purl.obolibrary.org/obo/")
+OIO = rdflib.Namespace("http://www.geneontology.org/formats/oboInOwl#")
+BIOLINK = rdflib.Namespace("https://w3id.org/biolink/vocab/")
+DEFINITION, DEFINITION_SOURCE = OBO.IAO_0000115, OBO.IAO_0000119
+KINDS = ("CellType", "MolecularEntity", "Gene", "Mechanism", "PhysiologicalQuantity", "LabTest",
+         "LabSign", "ClinicalSign", "Disease", "Trigger", "Therapy", "Anatomy")
+
+
+def read_graph(files: list[Path]) -> rdflib.Graph:
+    graph = rdflib.Graph()
+    for path in files:
+        try:
+            graph.parse(path, format="turtle")
+        except Exception as error:  # rdflib raises several parser error types
+            raise OntologyError(f"{path}: {error}".splitlines()[0]) from None
+    return graph
+
+
+def _text(graph: rdflib.Graph, node, prop) -> str:
+    value = graph.value(node, prop)
+    return str(value) if value is not None else ""
+
+
+def _decimal(value) -> Fraction | None:
+    return None if value is None else Fraction(str(value))
+
+
+def _kind(graph: rdflib.Graph, cls: URIRef) -> str | None:
+    seen, frontier = set(), [cls]
+    # Nearest kind wins (LabSign before Phenotype, Mediator -> MolecularEntity).
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for parent in graph.objects(node, RDFS.subClassOf):
+                if isinstance(parent, URIRef) and parent not in seen:
+                    seen.add(parent)
+                    local = str(parent)[len(MKG):] if str(parent).startswith(MKG) else None
+                    if local in KINDS:
+                        return local
+                    nxt.append(parent)
+        frontier = nxt
+    return None
+
+
+def _ancestors(graph: rdflib.Graph, cls: URIRef) -> frozenset[str]:
+    return frozenset(compact(str(a)) for a in graph.transitive_objects(cls, RDFS.subClassOf)
+                     if isinstance(a, URIRef) and a != cls)
+
+
+def _terms(graph: rdflib.Graph) -> dict[str, Term]:
+    terms: dict[str, Term] = {}
+    for cls in graph.subjects(RDF.type, OWL.Class):
+        if not isinstance(cls, URIRef) or not str(cls).startswith(MKG):
+            continue
+        kind = _kind(graph, cls)
+        if kind is None:
+            continue  # upper classes and data classes (CriteriaSet, ...)
+        term_id = compact(str(cls))
+        synonyms = sorted({str(o) for p in (OIO.hasExactSynonym, SKOS.altLabel) for o in graph.objects(cls, p)})
+        terms[term_id] = Term(
+            id=term_id, label=_text(graph, cls, RDFS.label), kind=kind,
+            definition=_text(graph, cls, DEFINITION), definition_source=_text(graph, cls, DEFINITION_SOURCE),
+            notation=_text(graph, cls, SKOS.notation) or None, synonyms=tuple(synonyms),
+            xrefs=tuple(sorted(str(o) for o in graph.objects(cls, OIO.hasDbXref))),
+            exact_matches=tuple(sorted(compact(str(o)) for o in graph.objects(cls, SKOS.exactMatch))),
+            parents=tuple(sorted(compact(str(o)) for o in graph.objects(cls, RDFS.subClassOf) if isinstance(o, URIRef))),
+            root_cause=bool(graph.value(cls, M.rootCause)),
+            candidate_category=_text(graph, cls, M.candidateCategory) or None,
+            agent=_text(graph, cls, M.agent) or None,
+            accepts_value_unit=_text(graph, cls, M.acceptsValueUnit) or None,
+        )
+    return terms
+
+
+def _threshold_rule(graph: rdflib.Graph, node) -> ThresholdRule:
+    return ThresholdRule(
+        analyte=compact(str(graph.value(node, M.analyte))), comparator=_text(graph, node, M.comparator),
+        threshold=Fraction(str(graph.value(node, M.threshold))), unit=_text(graph, node, M.unit),
+        source="; ".join(sorted(str(o) for o in graph.objects(node, OIO.source))))
+
+
+def _lab_tests(graph: rdflib.Graph, terms: dict[str, Term]) -> dict[str, LabTest]:
+    high_rules: dict[str, ThresholdRule] = {}
+    for sign, rule in graph.subject_objects(M.presentWhen):
+        parsed = _threshold_rule(graph, rule)
+        high_rules[parsed.analyte] = parsed
+    tests = {}
+    for term_id, term in terms.items():
+        if term.kind != "LabTest":
+            continue
+        node = URIRef(MKG + term_id[4:])
+        molar_node = graph.value(node, M.molarConversion)
+        molar = None
+        if molar_node is not None:
+            mass_unit, molar_unit = _text(graph, molar_node, M.massUnit), _text(graph, molar_node, M.molarUnit)
+            if graph.value(molar_node, M.massPerMolar) is not None:
+                factor = Fraction(str(graph.value(molar_node, M.massPerMolar)))
+            else:
+                factor = 1 / Fraction(str(graph.value(molar_node, M.molarPerMass)))
+            molar = MolarFactor(mass_unit, molar_unit, factor)
+        ranges = []
+        for rr in graph.objects(node, M.referenceRange):
+            ranges.append(ReferenceRange(
+                min_age_years=Fraction(str(graph.value(rr, M.minAgeYears))),
+                max_age_years=Fraction(str(graph.value(rr, M.maxAgeYears))),
+                sex=_text(graph, rr, M.sex) or None,
+                low=_decimal(graph.value(rr, M.low)), high=_decimal(graph.value(rr, M.high)),
+                unit=_text(graph, rr, M.unit),
+                source="; ".join(sorted(str(o) for o in graph.objects(rr, OIO.source)))))
+        ranges.sort(key=lambda r: (r.min_age_years, r.sex or ""))
+        high = graph.value(node, M.highSign)
+        low = graph.value(node, M.lowSign)
+        tests[term_id] = LabTest(
+            id=term_id, notation=term.notation or "", label=term.label,
+            canonical_unit=_text(graph, node, M.canonicalUnit), quantity_kind=_text(graph, node, M.quantityKind),
+            measures=compact(str(graph.value(node, M.measures))),
+            loinc=tuple(x for x in term.xrefs if x.startswith("LOINC:")),
+            high_sign=compact(str(high)) if high is not None else None,
+            low_sign=compact(str(low)) if low is not None else None,
+            molar=molar, kept_unconvertible_kind=_text(graph, node, M.keptUnconvertibleKind) or None,
+            reference_ranges=tuple(ranges), high_rule=high_rules.get(term_id))
+    return tests
+
+
+def _edges(graph: rdflib.Graph) -> list[CausalEdge]:
+    signs = {p: int(str(graph.value(p, M.effectSign))) for p in graph.subjects(M.isCausal, Literal(True))}
+    provenance: dict[tuple, tuple] = {}
+    for axiom in graph.subjects(RDF.type, OWL.Axiom):
+        key = (graph.value(axiom, OWL.annotatedSource), graph.value(axiom, OWL.annotatedProperty),
+               graph.value(axiom, OWL.annotatedTarget))
+        provenance[key] = (tuple(sorted(str(o) for o in graph.objects(axiom, OIO.source))),
+                           _text(graph, axiom, BIOLINK.knowledge_level), _text(graph, axiom, RDFS.comment))
+    edges = []
+    for relation, sign in signs.items():
+        for subject, obj in graph.subject_objects(relation):
+            sources, level, comment = provenance.get((subject, relation, obj), ((), "", ""))
+            edges.append(CausalEdge(
+                subject=compact(str(subject)), relation=compact(str(relation)),
+                relation_label=_text(graph, relation, RDFS.label), object=compact(str(obj)), sign=sign,
+                sources=sources, knowledge_level=level, comment=comment))
+    edges.sort(key=lambda e: (e.subject, e.object, e.relation))
+    return edges
+
+
+def _items(graph: rdflib.Graph, root) -> dict[str, CriterionItem]:
+    items: dict[str, CriterionItem] = {}
+    frontier = [root]
+    while frontier:
+        node = frontier.pop()
+        item_id = _text(graph, node, M.criterionId)
+        if not item_id or item_id in items:
+            continue
+        parts = sorted(graph.objects(node, M.part), key=lambda p: int(str(graph.value(p, M.order) or 0)))
+        frontier.extend(parts)
+        age_rule = graph.value(node, M.ageRule)
+        analyte, finding = graph.value(node, M.analyte), graph.value(node, M.finding)
+        items[item_id] = CriterionItem(
+            id=item_id, label=_text(graph, node, RDFS.label), order=int(str(graph.value(node, M.order) or 0)),
+            combination=_text(graph, node, M.combination) or None,
+            min_count=int(str(graph.value(node, M.minCount))) if graph.value(node, M.minCount) is not None else None,
+            parts=tuple(_text(graph, p, M.criterionId) for p in parts),
+            analyte=compact(str(analyte)) if analyte is not None else None,
+            comparator=_text(graph, node, M.comparator) or None,
+            threshold=_decimal(graph.value(node, M.threshold)), unit=_text(graph, node, M.unit) or None,
+            age_threshold=(Fraction(str(graph.value(age_rule, M.maxAgeDays))),
+                           Fraction(str(graph.value(age_rule, M.threshold)))) if age_rule is not None else None,
+            finding=compact(str(finding)) if finding is not None else None,
+            sites=tuple(sorted(compact(str(s)) for s in graph.objects(node, M.site))),
+            note=_text(graph, node, M.decisionNote))
+    return items
+
+
+def _criteria(graph: rdflib.Graph) -> list[CriteriaSet]:
+    sets = []
+    for node in graph.subjects(RDF.type, M.CriteriaSet):
+        rule = graph.value(node, M.rule)
+        scored = graph.value(node, M.scoredItem)
+        sets.append(CriteriaSet(
+            id=_text(graph, node, M.criterionId), iri=str(node), label=_text(graph, node, RDFS.label),
+            definition=_text(graph, node, DEFINITION), citation=_text(graph, node, M.citation),
+            sources=tuple(sorted(str(o) for o in graph.objects(node, OIO.source))),
+            population=tuple(sorted(compact(str(o)) for o in graph.objects(node, M.population))),
+            population_note=_text(graph, node, M.populationNote),
+            rule=_text(graph, rule, M.criterionId),
+            scored_item=_text(graph, scored, M.criterionId) if scored is not None else None,
+            items=FrozenDict(_items(graph, rule)),
+            sensitivity=_decimal(graph.value(node, M.sensitivity)),
+            specificity=_decimal(graph.value(node, M.specificity)),
+            performance_note=_text(graph, node, M.performanceNote), decision_note=_text(graph, node, M.decisionNote)))
+    sets.sort(key=lambda s: s.id)
+    return sets
+
+
+def _codes(terms: dict[str, Term]) -> dict[str, str]:
+    codes: dict[str, str] = {}
+    # Lower priority first: synonyms, then CURIEs, then short names override.
+    for term in terms.values():
+        if term.kind in {"LabTest", "ClinicalSign", "Disease", "Trigger", "Anatomy"}:
+            for synonym in term.synonyms:
+                codes.setdefault(synonym.lower(), term.id)
+    for term in terms.values():
+        if term.kind in {"LabTest", "ClinicalSign", "Disease", "Anatomy", "LabSign"}:
+            for curie in (*term.xrefs, *term.exact_matches):
+                codes[curie.lower()] = term.id
+    for term in terms.values():
+        if term.notation:
+            codes[term.notation.lower()] = term.id
+    return codes
+
+
+def compile_graph(files: list[Path], digest: str) -> KnowledgeBase:
+    graph = read_graph(files)
+    terms = _terms(graph)
+    tests = _lab_tests(graph, terms)
+    genes_to_diseases: dict[str, list[str]] = {}
+    for disease, gene in graph.subject_objects(OBO.RO_0004003):
+        genes_to_diseases.setdefault(compact(str(gene)), []).append(compact(str(disease)))
+    ancestors = {term_id: _ancestors(graph, URIRef(MKG + term_id[4:])) for term_id in terms}
+    return KnowledgeBase(
+        digest=digest, terms=FrozenDict(terms), lab_tests=FrozenDict(tests), edges=tuple(_edges(graph)),
+        criteria=tuple(_criteria(graph)), codes=FrozenDict(_codes(terms)),
+        genes_to_diseases=FrozenDict({g: tuple(sorted(d)) for g, d in genes_to_diseases.items()}),
+        _ancestors=FrozenDict(ancestors))
