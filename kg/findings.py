@@ -123,29 +123,35 @@ def interpret(obs: Observation, patient: Patient, kb: KnowledgeBase) -> Finding:
     except UnitError as error:
         return Finding(code=obs.code, term=obs.term, kind="lab", observation=obs, value=None,
                        unit=obs.unit, note=f"not convertible to {test.canonical_unit}: {error}")
-    interpretation, reference = _flag(test, patient, low, high, low_inc, high_inc)
+    interpretation, reference, note = _flag(test, patient, low, high, low_inc, high_inc)
     sign = test.high_sign if interpretation == "high" else test.low_sign if interpretation == "low" else None
     phenotype = None
     if sign is not None:
         term = kb.terms[sign]
         phenotype = next((x for x in term.exact_matches if x.startswith("HP:")), term.id)
     return Finding(code=obs.code, term=obs.term, kind="lab", observation=obs, value=value,
-                   unit=test.canonical_unit, interpretation=interpretation, phenotype=phenotype, reference=reference)
+                   unit=test.canonical_unit, interpretation=interpretation, phenotype=phenotype, reference=reference,
+                   note=note)
 
 
 def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None, low_inc: bool,
-          high_inc: bool) -> tuple[str | None, ReferenceRange | None]:
+          high_inc: bool) -> tuple[str | None, ReferenceRange | None, str | None]:
     if test.high_rule is not None:  # e.g. temperature: fever rule, not a population range
         rule = test.high_rule
         threshold = convert(rule.threshold, rule.unit, test.canonical_unit, analyte_kind=test.quantity_kind)
         if low >= threshold:
-            return "high", None
+            return "high", None, None
         if high is not None and (high < threshold or (high == threshold and not high_inc)):
-            return "normal", None
-        return None, None
+            return "normal", None, None
+        return None, None, None
     ranges = _ranges_for(test, patient.age_years, patient.sex)
+    note = None
+    if not ranges and test.reference_ranges:
+        # No band for this age: judge against every band (flag only if abnormal for all), and say so.
+        ranges = _ranges_for(test, None, patient.sex)
+        note = "no reference range for this age in the ontology; judged against the ranges of every age band"
     if not ranges:
-        return None, None
+        return None, None, None
     lows, highs = [], []
     for r in ranges:
         lows.append(None if r.low is None else convert(r.low, r.unit, test.canonical_unit,
@@ -156,19 +162,19 @@ def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None,
     union_high = None if any(x is None for x in highs) else max(highs)  # type: ignore[type-var]
     reference = ranges[0] if len(ranges) == 1 else None
     if union_high is not None and low > union_high:
-        return "high", reference
+        return "high", reference, note
     if union_low is not None and high is not None and high < union_low:
-        return "low", reference
+        return "low", reference, note
     within_low = union_low is None or low >= union_low
     within_high = union_high is None or (high is not None and high <= union_high)
     if within_low and within_high and len(ranges) == 1:
-        return "normal", reference
+        return "normal", reference, note
     if within_low and within_high:
         # Inside the union; normal only if inside every candidate range.
         inside_all = all((lo is None or low >= lo) and (hi is None or (high is not None and high <= hi))
                          for lo, hi in zip(lows, highs))
-        return ("normal" if inside_all else None), reference
-    return None, reference
+        return ("normal" if inside_all else None), reference, note
+    return None, reference, note
 
 
 def finding_to_dict(finding: Finding, kb: KnowledgeBase) -> dict[str, Any]:

@@ -7,7 +7,7 @@ triglycerides mg/dL = mmol/L x 88.57) come from the ontology and are passed in.
 
 >>> convert(Fraction(156, 100), "g/L", "mg/dL")
 Fraction(156, 1)
->>> convert(Fraction(95), "K/uL", "10*9/L")
+>>> convert(Fraction(95), normalise_unit("K/uL"), "10*9/L")
 Fraction(95, 1)
 >>> normalise_unit("x10^9/L"), normalise_unit("µg/L"), normalise_unit("°F")
 ('10*9/L', 'ug/L', '[degF]')

@@ -1,0 +1,107 @@
+"""The command line, run as a user would (subprocess), on examples and on bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+
+EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json") if p.name != "expected.json")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_explain_every_example(name):
+    result = run("explain", str(EXAMPLES / name), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["schema"] == "mas-kg/report/v1"
+    assert {c["id"] for c in report["criteria"]} >= {"hlh2004", "mas2016"}
+    assert report["observations"]["used"] + len(report["observations"]["rejected"]) == report["observations"]["given"]
+    text = run("explain", str(EXAMPLES / name), "--format", "text")
+    assert text.returncode == 0 and "hlh2004" in text.stdout
+
+
+def bad(tmp_path, content, name="p.json"):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return run("explain", str(path))
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", b"\xff\xfe\x00", "[]", '{"observations": 3}', '{"age_years": -1, "observations": []}',
+    '{"age_years": "seven", "observations": []}', '{"observations": []}',
+    '{"observations": [{"code": "ferriton", "value": 1, "unit": "ng/mL"}]}', '{"observations": [{"code": "ferritin", "value": NaN, "unit": "ng/mL"}]}',
+])
+def test_bad_files_exit_2_with_one_line_and_no_stdout(tmp_path, content):
+    result = bad(tmp_path, content)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mas-kg: error")]
+    assert len(errors) == 1 and "p.json" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_observations_are_rejected_and_the_rest_evaluated(tmp_path):
+    data = {"id": "x", "age_years": 7, "conditions": [{"code": "sJIA"}], "observations": [
+        {"code": "ferritin", "value": 12000, "unit": "ng/mL"},
+        {"code": "ferriton", "value": 1, "unit": "ng/mL"},
+        {"code": "platelets", "value": 95, "unit": "mg/dL"},
+        {"code": "fibrinogen", "value": 1.2, "unit": "furlongs"},
+        {"code": "ast", "value": -3, "unit": "U/L"},
+        {"code": "crp", "value": 80, "unit": "mg/L", "time": "yesterday"},
+    ]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    result = run("explain", str(path))
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    rejected = {r["index"]: r["reason"] for r in report["observations"]["rejected"]}
+    assert set(rejected) == {1, 2, 3, 4, 5} and report["observations"]["used"] == 1
+    assert "unknown code" in rejected[1] and "not a number-concentration" in rejected[2]
+    assert len([line for line in result.stderr.splitlines() if "warning" in line]) == 5
+    strict = run("explain", str(path), "--strict")
+    assert strict.returncode == 2 and strict.stdout == ""
+
+
+def test_out_writes_the_file_and_only_the_file(tmp_path):
+    out = tmp_path / "report.json"
+    result = run("explain", str(EXAMPLES / "sjia-mas.json"), "--out", str(out))
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads(out.read_text())["patient"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+@pytest.mark.slow
+def test_check_passes_on_the_ontology():
+    result = run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check passed" in result.stdout
+
+
+def test_check_fails_on_a_broken_copy(tmp_path):
+    copy = tmp_path / "ontology"
+    shutil.copytree(ROOT / "ontology", copy)
+    causal = copy / "causal.ttl"
+    text = causal.read_text()
+    # drop the provenance of one edge and the label of one class
+    text = text.replace('oio:source "seed:000_dd113e697ab5fe51#The Falling ESR: A Lesson in Fluid Dynamics" ;\n'
+                        '   biolink:knowledge_level "knowledge_assertion" ; biolink:agent_type "manual_agent" ;\n'
+                        '   rdfs:comment "Fibrinogen is the glue', 'rdfs:comment "Fibrinogen is the glue', 1)
+    causal.write_text(text)
+    mech = copy / "mechanisms.ttl"
+    mech.write_text(mech.read_text().replace('rdfs:label "rouleaux formation" ;', "", 1))
+    result = run("check", "--ontology", str(copy), "--no-reasoner")
+    assert result.returncode == 1
+    assert "mkg:Fibrinogen" in result.stdout and "no source" in result.stdout
+    assert "mkg:RouleauxFormation: no rdfs:label" in result.stdout
+    syntax = copy / "labs.ttl"
+    syntax.write_text(syntax.read_text() + "\nthis is not turtle .\n")
+    result = run("check", "--ontology", str(copy), "--no-reasoner")
+    assert result.returncode == 1 and "parse" in result.stdout and "labs.ttl" in result.stdout
