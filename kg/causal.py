@@ -77,13 +77,13 @@ class CausalGraph:
         for edge in kb.edges:
             self.graph.add_edge(edge.subject, edge.object, edge=edge)
         self.roots = frozenset(t.id for t in kb.terms.values() if t.root_cause and t.id in self.graph)
-        self._distance_cache: dict[tuple[str, int], dict[tuple[str, int], int]] = {}
+        self._to_node: dict[str, dict[tuple[str, int], int]] = {}
+        self.from_roots = self._root_distances()
 
-    def distances(self, node: str, sign: int) -> dict[tuple[str, int], int]:
-        """Steps from each (node, s) to ``node``, where s is the composed sign of that route."""
-        key = (node, sign)
-        if key in self._distance_cache:
-            return self._distance_cache[key]
+    def distances(self, node: str) -> dict[tuple[str, int], int]:
+        """Steps from each (n, s) to ``node``, where s is the composed sign of that route."""
+        if node in self._to_node:
+            return self._to_node[node]
         dist = {(node, 1): 0}
         queue = deque([(node, 1)])
         while queue:
@@ -95,13 +95,11 @@ class CausalGraph:
                 if state not in dist:
                     dist[state] = dist[(current, product)] + 1
                     queue.append(state)
-        self._distance_cache[key] = dist
+        self._to_node[node] = dist
         return dist
 
-    def root_distances(self) -> dict[tuple[str, int], int]:
+    def _root_distances(self) -> dict[tuple[str, int], int]:
         """Steps from the nearest root to each (node, q), q the composed sign of that route."""
-        if ("", 0) in self._distance_cache:
-            return self._distance_cache[("", 0)]
         dist = {(root, 1): 0 for root in self.roots}
         queue = deque(sorted(dist))
         while queue:
@@ -111,17 +109,16 @@ class CausalGraph:
                 if state not in dist:
                     dist[state] = dist[(current, product)] + 1
                     queue.append(state)
-        self._distance_cache[("", 0)] = dist
         return dist
 
     def explains(self, node: str, sign: int, target: Target) -> bool:
         """Does a change of ``node`` in direction ``sign`` move ``target`` its observed way?"""
-        return (node, sign * target.sign) in self.distances(target.node, 1) and node != target.node
+        return (node, sign * target.sign) in self.distances(target.node) and node != target.node
 
     def explain(self, target: Target, *, context: set[str], others: Iterable[Target], limit: int = 5) -> list[Path]:
         if target.node not in self.graph:
             return []
-        dist = self.distances(target.node, 1)
+        dist = self.distances(target.node)
         reachable = [dist[(r, target.sign)] for r in self.roots if (r, target.sign) in dist]
         if not reachable:
             return []
@@ -129,7 +126,7 @@ class CausalGraph:
         others = [o for o in others if o.code != target.code]
         found: list[tuple[CausalEdge, ...]] = []
 
-        from_roots = self.root_distances()
+        from_roots = self.from_roots
 
         # Depth-first backwards from the target, only through states that a root
         # reaches with the right sign within the remaining budget; a path is

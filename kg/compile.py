@@ -241,4 +241,5 @@ def compile_graph(files: list[Path], digest: str) -> KnowledgeBase:
         digest=digest, terms=FrozenDict(terms), lab_tests=FrozenDict(tests), edges=tuple(_edges(graph)),
         criteria=tuple(_criteria(graph)), codes=FrozenDict(_codes(terms)),
         genes_to_diseases=FrozenDict({g: tuple(sorted(d)) for g, d in genes_to_diseases.items()}),
+        tests_by_high_sign=FrozenDict({t.high_sign: t.id for t in tests.values() if t.high_sign}),
         _ancestors=FrozenDict(ancestors))

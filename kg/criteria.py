@@ -182,8 +182,7 @@ def finding_status(term_id: str, sites: tuple[str, ...], ctx: Context) -> tuple[
         status, witness = NOT_MET, next(o for o in reversed(observations) if o.present is False)
     else:
         status, witness = MISSING, (observations[-1] if observations else None)
-    test = next((t for t in ctx.kb.lab_tests.values() if t.high_rule and ctx.kb.terms.get(term_id)
-                 and t.high_sign == term_id), None)
+    test = ctx.kb.test_with_high_sign(term_id)
     if test is not None and test.high_rule is not None:  # fever: reported OR measured (semantics 16)
         measured = _rule_status(test.high_rule, ctx)
         if MET in (status, measured):

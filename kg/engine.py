@@ -96,7 +96,7 @@ class Engine:
             return Target(finding.code, test.measures, 1 if finding.interpretation == "high" else -1,
                           finding.interpretation or "")
         # a clinical sign is its own node; fever is the temperature's high sign
-        test = next((t for t in self.kb.lab_tests.values() if t.high_sign == finding.term), None)
+        test = self.kb.test_with_high_sign(finding.term)
         node = test.measures if test is not None else finding.term
         return Target(finding.code, node, 1, "present")
 

@@ -21,8 +21,6 @@ from .units import UnitError, convert
 
 __all__ = ["Finding", "select_at", "evaluation_time", "interpret", "lab_interval", "number"]
 
-_INF = None
-
 
 @dataclass(frozen=True, slots=True)
 class Finding:

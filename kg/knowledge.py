@@ -33,7 +33,7 @@ __all__ = [
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def compact(iri: str) -> str:
@@ -174,6 +174,7 @@ class KnowledgeBase:
     criteria: tuple[CriteriaSet, ...]
     codes: Mapping[str, str]  # lower-cased short name / CURIE -> term id
     genes_to_diseases: Mapping[str, tuple[str, ...]]
+    tests_by_high_sign: Mapping[str, str]  # clinical/lab sign -> the lab test it is the high sign of
     _ancestors: Mapping[str, frozenset[str]] = field(repr=False)
 
     def resolve_code(self, code: str) -> Term | None:
@@ -186,6 +187,11 @@ class KnowledgeBase:
 
     def lab_test_for(self, term_id: str) -> LabTest | None:
         return self.lab_tests.get(term_id)
+
+    def test_with_high_sign(self, sign: str) -> LabTest | None:
+        """The lab test whose high result is ``sign`` (e.g. fever -> temperature)."""
+        test_id = self.tests_by_high_sign.get(sign)
+        return self.lab_tests[test_id] if test_id else None
 
     def criteria_set(self, criterion_id: str) -> CriteriaSet:
         for criteria_set in self.criteria:

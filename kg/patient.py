@@ -15,7 +15,6 @@ and reason, so that every observation given is either used or rejected.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from fractions import Fraction
