@@ -24,7 +24,7 @@ import rdflib
 from rdflib import OWL, RDF, RDFS, Literal, URIRef
 from rdflib.namespace import SKOS
 
-from .compile import BIOLINK, DEFINITION, DEFINITION_SOURCE, M, OIO, _lab_tests, _terms, read_graph
+from .compile import BIOLINK, DEFINITION, DEFINITION_SOURCE, M, OIO, _criteria, _lab_tests, _terms, read_graph
 from .errors import OntologyError
 from .knowledge import MKG, compact, ontology_files
 from .units import UnitError, convert, quantity_kind
@@ -153,40 +153,7 @@ def run_checks(directory: Path | None = None, *, reasoner: bool = True, seeds: P
         if graph.value(test, M.measures) is None:
             problems.append(f"{compact(str(test))}: lab test without mkg:measures")
 
-    # criteria
-    molar_factors = {test_id: test.molar for test_id, test in _lab_tests(graph, _terms(graph)).items()}
-    for cset in graph.subjects(RDF.type, M.CriteriaSet):
-        name = str(graph.value(cset, M.criterionId) or compact(str(cset)))
-        if not graph.value(cset, M.citation):
-            problems.append(f"criteria {name}: no citation")
-        if not list(graph.objects(cset, OIO.source)):
-            problems.append(f"criteria {name}: no source")
-        if graph.value(cset, M.rule) is None:
-            problems.append(f"criteria {name}: no rule")
-    for item in graph.subjects(M.analyte, None):
-        if (None, M.presentWhen, item) in graph:
-            continue
-        name = str(graph.value(item, M.criterionId) or item)
-        comparator, threshold, unit = (graph.value(item, M.comparator), graph.value(item, M.threshold),
-                                       graph.value(item, M.unit))
-        if str(comparator) not in _COMPARATORS:
-            problems.append(f"criterion item {name}: comparator {comparator!r} is not one of < <= > >=")
-        if threshold is None:
-            problems.append(f"criterion item {name}: no threshold")
-        if unit is None:
-            problems.append(f"criterion item {name}: no unit")
-            continue
-        test = graph.value(item, M.analyte)
-        kind = kinds.get(test)
-        if kind is None:
-            problems.append(f"criterion item {name}: analyte {compact(str(test))} is not a lab test")
-            continue
-        try:
-            molar = molar_factors.get(compact(str(test)))
-            convert(Fraction(str(threshold)), str(unit), str(graph.value(test, M.canonicalUnit)),
-                    analyte_kind=kind, molar=molar)
-        except UnitError as error:
-            problems.append(f"criterion item {name}: unit {unit} cannot be compared with {compact(str(test))}: {error}")
+    problems += _criteria_problems(graph, kinds)
 
     # short names
     seen: dict[str, str] = {}
@@ -201,3 +168,103 @@ def run_checks(directory: Path | None = None, *, reasoner: bool = True, seeds: P
             log.write("mas-kg check: running HermiT...\n")
         problems += _reasoner(graph)
     return problems
+
+
+_COMBINATIONS = {"all", "any", "at-least", "count-points", "sum", "linear", "ratio"}
+
+
+def _criteria_problems(graph: rdflib.Graph, kinds: dict) -> list[str]:
+    """Every criteria set is complete and every item is evaluable: operators, units, parts, points."""
+    problems: list[str] = []
+    terms = _terms(graph)
+    tests = _lab_tests(graph, terms)
+    seen_ids: dict[str, str] = {}
+    for node in graph.subjects(M.criterionId, None):
+        key = str(graph.value(node, M.criterionId))
+        if key in seen_ids and seen_ids[key] != str(node):
+            problems.append(f"criterion id {key!r} used twice")
+        seen_ids[key] = str(node)
+    for cset in _criteria(graph):
+        name = cset.id
+        if not cset.citation:
+            problems.append(f"criteria {name}: no citation")
+        if not cset.sources:
+            problems.append(f"criteria {name}: no source")
+        if not cset.rule or cset.rule not in cset.items:
+            problems.append(f"criteria {name}: no rule")
+            continue
+        for scored in cset.scored_items:
+            if scored not in cset.items:
+                problems.append(f"criteria {name}: scored item {scored} is not part of the rule")
+        for population in cset.population:
+            if population not in terms:
+                problems.append(f"criteria {name}: population {population} is not a term")
+        for x in (cset.sensitivity, cset.specificity):
+            if x is not None and not 0 <= x <= 1:
+                problems.append(f"criteria {name}: sensitivity/specificity {x} outside 0..1")
+        table = cset.probability_table
+        if any(b[0] <= a[0] or b[1] < a[1] or not 0 <= b[1] <= 1 for a, b in zip(table, table[1:])):
+            problems.append(f"criteria {name}: probability table is not increasing within 0..1")
+        for default in cset.pretest_defaults:
+            if not 0 < default.probability < 1 or not _SOURCE.match(default.source or ""):
+                problems.append(f"criteria {name}: pre-test default needs a probability in (0, 1) and a source")
+        for item in cset.items.values():
+            problems += [f"criterion item {item.id}: {p}" for p in _item_problems(item, cset, terms, tests, kinds)]
+    return problems
+
+
+def _item_problems(item, cset, terms: dict, tests: dict, kinds: dict) -> list[str]:
+    problems = []
+    comparators = [item.comparator] if item.comparator else []
+    comparators += [b.comparator for b in item.bands]
+    if item.measured_rule is not None:
+        comparators.append(item.measured_rule.comparator)
+    problems += [f"comparator {c!r} is not one of < <= > >=" for c in comparators if c not in _COMPARATORS]
+    if item.comparator and item.threshold is None:
+        problems.append("comparator without a threshold")
+    kind = item.combination
+    if kind is not None:
+        if kind not in _COMBINATIONS:
+            problems.append(f"unknown combination {kind!r}")
+        if kind == "ratio" and not (item.numerator in cset.items and item.denominator in cset.items):
+            problems.append("a ratio needs a numerator and a denominator")
+        elif kind != "ratio" and not item.parts:
+            problems.append("a compound item without parts")
+        if kind == "at-least" and item.min_count is None:
+            problems.append("at-least without mkg:minCount")
+        if kind == "count-points" and not item.bands:
+            problems.append("count-points without bands")
+        if kind in {"sum", "linear", "ratio"} and (item.comparator is None or item.threshold is None):
+            problems.append(f"a {kind} needs a comparator and a threshold")
+        if kind == "linear" and any(cset.items[p].coefficient is None for p in item.parts):
+            problems.append("every operand of a linear formula needs a coefficient")
+        if kind == "sum" and any(not (cset.items[p].is_points or cset.items[p].combination == "count-points")
+                                 for p in item.parts):
+            problems.append("every part of a sum needs points")
+    elif item.finding is not None:
+        if terms.get(item.finding) is None or terms[item.finding].kind != "ClinicalSign":
+            problems.append(f"finding {item.finding} is not a clinical sign")
+        if item.comparator and item.unit != (terms.get(item.finding) and terms[item.finding].accepts_value_unit):
+            problems.append(f"size rule in {item.unit}, but {item.finding} takes values in another unit")
+    elif item.attribute is not None:
+        if item.attribute != "age" or item.unit != "a" or not item.bands:
+            problems.append("the only attribute is age, in unit a, with bands")
+    elif item.analyte is not None:
+        test = tests.get(item.analyte)
+        if test is None:
+            problems.append(f"analyte {item.analyte} is not a lab test")
+        elif item.unit is None:
+            problems.append("no unit")
+        else:
+            thresholds = [t for t in [item.threshold] + [b.threshold for b in item.bands] if t is not None]
+            for threshold in thresholds or [Fraction(1)]:
+                try:
+                    convert(threshold, item.unit, test.canonical_unit, analyte_kind=kinds.get(URIRef(MKG + test.id[4:])),
+                            molar=test.molar)
+                except UnitError as error:
+                    problems.append(f"unit {item.unit} cannot be compared with {item.analyte}: {error}")
+                    break
+    else:
+        problems.append("neither parts, finding, attribute nor analyte")
+    return problems
+

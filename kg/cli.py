@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from .errors import InputError, OntologyError
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--format", choices=["json", "text"], default="json")
     explain.add_argument("--at", help="evaluation time (ISO 8601); default: the latest observation time")
     explain.add_argument("--out", help="write the report to this file (atomically) instead of stdout")
+    explain.add_argument("--window", type=float, default=72.0, metavar="HOURS",
+                         help="look-back window: a timed value older than this before --at is not in force "
+                              "(default 72; 0 = only values at --at; use a large number for no limit)")
+    explain.add_argument("--pretest", action="append", metavar="P|ID=P",
+                         help="pre-test probability for the post-test probability of every criteria set (P), "
+                              "or of one set (ID=P); repeatable; default: the ontology's documented default by context")
     explain.add_argument("--strict", action="store_true", help="exit 2 if any observation is rejected")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")
     check.add_argument("--ontology", help="ontology directory (default: the installed one)")
@@ -66,10 +73,22 @@ def _explain(args: argparse.Namespace) -> int:
         raise InputError("no usable observation", where=args.file)
     if args.strict and patient.rejected:
         raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=args.file)
-    report = engine.explain(patient, at=args.at)
+    if not (args.window >= 0 and args.window != float("inf")):
+        raise InputError(f"--window: {args.window:g} is not a number of hours >= 0")
+    report = engine.explain(patient, at=args.at, window=timedelta(hours=args.window), pretest=_pretest(args.pretest))
     text = report.to_json() + "\n" if args.format == "json" else report.to_text()
     _write(text, args.out)
     return 0
+
+
+def _pretest(values: list[str] | None) -> dict[str, float | str] | None:
+    if not values:
+        return None
+    out: dict[str, float | str] = {}
+    for value in values:
+        key, sep, number = value.partition("=")
+        out[key.strip() if sep else "*"] = number.strip() if sep else value.strip()
+    return out
 
 
 def _check(args: argparse.Namespace) -> int:

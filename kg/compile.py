@@ -11,8 +11,8 @@ from rdflib.namespace import SKOS
 
 from .errors import OntologyError
 from .knowledge import (
-    MKG, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
-    ReferenceRange, Term, ThresholdRule, compact,
+    MKG, Band, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
+    PretestDefault, ReferenceRange, Term, ThresholdRule, compact,
 )
 from .units import MolarFactor
 
@@ -163,6 +163,14 @@ def _edges(graph: rdflib.Graph) -> list[CausalEdge]:
     return edges
 
 
+def _id(graph: rdflib.Graph, node) -> str | None:
+    return _text(graph, node, M.criterionId) or None if node is not None else None
+
+
+def _order(graph: rdflib.Graph, node) -> int:
+    return int(str(graph.value(node, M.order) or 0))
+
+
 def _items(graph: rdflib.Graph, root) -> dict[str, CriterionItem]:
     items: dict[str, CriterionItem] = {}
     frontier = [root]
@@ -171,12 +179,19 @@ def _items(graph: rdflib.Graph, root) -> dict[str, CriterionItem]:
         item_id = _text(graph, node, M.criterionId)
         if not item_id or item_id in items:
             continue
-        parts = sorted(graph.objects(node, M.part), key=lambda p: int(str(graph.value(p, M.order) or 0)))
+        parts = sorted(graph.objects(node, M.part), key=lambda p: _order(graph, p))
+        numerator, denominator = graph.value(node, M.numerator), graph.value(node, M.denominator)
         frontier.extend(parts)
+        frontier.extend(x for x in (numerator, denominator) if x is not None)
         age_rule = graph.value(node, M.ageRule)
+        measured = graph.value(node, M.measuredRule)
         analyte, finding = graph.value(node, M.analyte), graph.value(node, M.finding)
+        absent = graph.value(node, M.absentFinding)
+        bands = sorted((Band(comparator=_text(graph, b, M.comparator), threshold=Fraction(str(graph.value(b, M.threshold))),
+                             points=Fraction(str(graph.value(b, M.points)))) for b in graph.objects(node, M.band)),
+                       key=lambda b: b.points)
         items[item_id] = CriterionItem(
-            id=item_id, label=_text(graph, node, RDFS.label), order=int(str(graph.value(node, M.order) or 0)),
+            id=item_id, label=_text(graph, node, RDFS.label), order=_order(graph, node),
             combination=_text(graph, node, M.combination) or None,
             min_count=int(str(graph.value(node, M.minCount))) if graph.value(node, M.minCount) is not None else None,
             parts=tuple(_text(graph, p, M.criterionId) for p in parts),
@@ -187,7 +202,13 @@ def _items(graph: rdflib.Graph, root) -> dict[str, CriterionItem]:
                            Fraction(str(graph.value(age_rule, M.threshold)))) if age_rule is not None else None,
             finding=compact(str(finding)) if finding is not None else None,
             sites=tuple(sorted(compact(str(s)) for s in graph.objects(node, M.site))),
-            note=_text(graph, node, M.decisionNote))
+            note=_text(graph, node, M.decisionNote),
+            points=_decimal(graph.value(node, M.points)), bands=tuple(bands),
+            coefficient=_decimal(graph.value(node, M.coefficient)),
+            attribute=_text(graph, node, M.attribute) or None,
+            measured_rule=_threshold_rule(graph, measured) if measured is not None else None,
+            absent_finding=compact(str(absent)) if absent is not None else None,
+            numerator=_id(graph, numerator), denominator=_id(graph, denominator))
     return items
 
 
@@ -195,7 +216,14 @@ def _criteria(graph: rdflib.Graph) -> list[CriteriaSet]:
     sets = []
     for node in graph.subjects(RDF.type, M.CriteriaSet):
         rule = graph.value(node, M.rule)
-        scored = graph.value(node, M.scoredItem)
+        table = sorted((Fraction(str(graph.value(row, M.scoreValue))), Fraction(str(graph.value(row, M.probability))))
+                       for row in graph.objects(node, M.probabilityPoint))
+        pretests = [PretestDefault(
+            probability=Fraction(str(graph.value(d, M.probability))),
+            context=compact(str(graph.value(d, M.context))) if graph.value(d, M.context) is not None else None,
+            source="; ".join(sorted(str(o) for o in graph.objects(d, OIO.source))), comment=_text(graph, d, RDFS.comment))
+            for d in graph.objects(node, M.pretestDefault)]
+        pretests.sort(key=lambda d: (d.context is None, d.context or ""))  # specific contexts first
         sets.append(CriteriaSet(
             id=_text(graph, node, M.criterionId), iri=str(node), label=_text(graph, node, RDFS.label),
             definition=_text(graph, node, DEFINITION), citation=_text(graph, node, M.citation),
@@ -203,12 +231,16 @@ def _criteria(graph: rdflib.Graph) -> list[CriteriaSet]:
             population=tuple(sorted(compact(str(o)) for o in graph.objects(node, M.population))),
             population_note=_text(graph, node, M.populationNote),
             rule=_text(graph, rule, M.criterionId),
-            scored_item=_text(graph, scored, M.criterionId) if scored is not None else None,
+            scored_items=tuple(sorted((_text(graph, x, M.criterionId) for x in graph.objects(node, M.scoredItem)),
+                                      key=lambda i: i)),
             items=FrozenDict(_items(graph, rule)),
             sensitivity=_decimal(graph.value(node, M.sensitivity)),
             specificity=_decimal(graph.value(node, M.specificity)),
-            performance_note=_text(graph, node, M.performanceNote), decision_note=_text(graph, node, M.decisionNote)))
-    sets.sort(key=lambda s: s.id)
+            performance_note=_text(graph, node, M.performanceNote), decision_note=_text(graph, node, M.decisionNote),
+            probability_table=tuple(table),
+            probability_labels=(_text(graph, node, M.probabilityBelowLabel), _text(graph, node, M.probabilityAboveLabel)),
+            pretest_defaults=tuple(pretests), order=_order(graph, node)))
+    sets.sort(key=lambda s: (s.order, s.id))
     return sets
 
 

@@ -13,19 +13,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .causal import CausalGraph, Target
 from .criteria import Context, evaluate_set
 from .errors import InputError
-from .findings import Finding, evaluation_time, finding_to_dict, interpret, select_at
+from .findings import Finding, evaluation_time, finding_to_dict, history, interpret, select_at
 from .knowledge import KnowledgeBase, load_knowledge
 from .patient import Patient, load_patient_file, parse_time, read_patient
+from .probability import post_test_report, table_probability
 from .report import SCHEMA, Report
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "DEFAULT_WINDOW"]
+
+DEFAULT_WINDOW = timedelta(hours=72)
 
 
 class Engine:
@@ -41,8 +45,15 @@ class Engine:
         return load_patient_file(source, self.kb)
 
     def explain(self, patient: str | Path | dict[str, Any] | Patient, *, at: datetime | str | None = None,
+                window: timedelta | None = DEFAULT_WINDOW, pretest: float | dict[str, float] | None = None,
                 paths_per_finding: int = 5) -> Report:
-        """Evaluate criteria and explain every abnormal finding at time ``at``."""
+        """Evaluate criteria and explain every abnormal finding at time ``at``.
+
+        ``window``: how far back a timed value still counts (default 72 h; None
+        for no limit).  ``pretest``: a pre-test probability for every criteria
+        set, or ``{criterion id: probability}``; by default the ontology's
+        documented default for the patient's context.
+        """
         if not isinstance(patient, Patient):
             patient = self.read(patient)
         if isinstance(at, str):
@@ -50,11 +61,30 @@ class Engine:
                 at = parse_time(at)
             except ValueError as error:
                 raise InputError(f"--at: {error}") from None
+        if window is not None and window < timedelta(0):
+            raise InputError("the look-back window must not be negative")
+        given = _pretests(pretest, self.kb)
         when = evaluation_time(patient, at)
-        selected = select_at(patient, when)
+        selected = select_at(patient, when, window=window)
+        in_force = {o.index for o in selected}
+        out_of_window = [o for o in select_at(patient, when) if o.index not in in_force]
         findings = [interpret(o, patient, self.kb) for o in selected]
         ctx = Context.build(patient, self.kb, selected)
-        criteria = [evaluate_set(c, ctx) for c in self.kb.criteria]
+        results = [evaluate_set(c, ctx) for c in self.kb.criteria]
+        criteria = []
+        for result in results:
+            entry = result.to_dict(self.kb)
+            table = table_probability(result.criteria, result)
+            if table is not None:
+                entry.update(table)
+            entry["post_test"] = post_test_report(result.criteria, result, patient, self.kb, given)
+            criteria.append(entry)
+        finding_dicts = []
+        for finding in findings:
+            entry = finding_to_dict(finding, self.kb)
+            if finding.kind == "lab":
+                entry["history"] = history(patient, finding.term, when, self.kb)
+            finding_dicts.append(entry)
         targets = [t for f in findings if (t := self._target(f)) is not None]
         context = self._context(patient, selected)
         explanations, unexplained = [], []
@@ -73,9 +103,13 @@ class Engine:
             "age_years": float(patient.age_years) if patient.age_years is not None else None,
             "conditions": [{"code": c.code, "term": c.term, "status": c.status} for c in patient.conditions],
             "observations": {"given": patient.given, "used": len(patient.observations),
-                             "rejected": [r.to_dict() for r in patient.rejected], "in_force": len(selected)},
-            "findings": [finding_to_dict(f, self.kb) for f in findings],
-            "criteria": [r.to_dict(self.kb) for r in criteria],
+                             "rejected": [r.to_dict() for r in patient.rejected], "in_force": len(selected),
+                             "window_hours": window.total_seconds() / 3600 if window is not None else None,
+                             "out_of_window": [{"index": o.index, "code": o.code,
+                                                "time": o.time.isoformat().replace("+00:00", "Z") if o.time else None}
+                                               for o in out_of_window]},
+            "findings": finding_dicts,
+            "criteria": criteria,
             # Ranked candidate syndromes are the subject of issue 4; until then the
             # contract key is present and empty, and "candidates_status" says why.
             "candidates": [],
@@ -110,3 +144,24 @@ class Engine:
             if obs.kind == "finding" and obs.present and obs.gene:
                 context.update(self.kb.genes_to_diseases.get(f"mkg:{obs.gene}", ()))
         return context
+
+
+def _pretests(pretest: float | dict[str, float] | None, kb: KnowledgeBase) -> dict[str, Fraction]:
+    """Validate --pretest values: a probability strictly between 0 and 1, for a known criteria set."""
+    if pretest is None:
+        return {}
+    pairs = pretest.items() if isinstance(pretest, dict) else [("*", pretest)]
+    known = {c.id for c in kb.criteria}
+    out = {}
+    for key, value in pairs:
+        if key != "*" and key not in known:
+            raise InputError(f"--pretest: unknown criteria set {key!r}")
+        try:
+            p = Fraction(str(value))
+        except (ValueError, TypeError):
+            raise InputError(f"--pretest: {value!r} is not a number") from None
+        if not 0 < p < 1:
+            raise InputError(f"--pretest: {value} is not a probability strictly between 0 and 1")
+        out[key] = p
+    return out
+

@@ -2,7 +2,9 @@
 
 The evaluation time ``at`` defaults to the latest observation time; each code
 uses its latest observation at or before ``at`` (untimed observations apply at
-every time point; ties go to the later one in the file) -- semantics 8.
+every time point; ties go to the later one in the file) -- semantics 8 -- and
+only values within a look-back window before ``at`` (default 72 hours) are in
+force; older ones are kept in each finding's history, for trends.
 High/low is judged against the ontology's reference range for the patient's age
 and sex; when age or sex is unknown the union of the candidate ranges is used,
 so a result is flagged only if it is abnormal for every candidate.
@@ -11,7 +13,7 @@ so a result is flagged only if it is abnormal for every candidate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -19,7 +21,7 @@ from .knowledge import KnowledgeBase, LabTest, ReferenceRange
 from .patient import Observation, Patient
 from .units import UnitError, convert
 
-__all__ = ["Finding", "select_at", "evaluation_time", "interpret", "lab_interval", "number"]
+__all__ = ["Finding", "select_at", "history", "evaluation_time", "interpret", "lab_interval", "number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +66,18 @@ def evaluation_time(patient: Patient, at: datetime | None = None) -> datetime | 
     return max(times) if times else None
 
 
-def select_at(patient: Patient, at: datetime | None) -> list[Observation]:
-    """The observations in force at ``at``: latest per code (per code+site+gene for findings)."""
+def select_at(patient: Patient, at: datetime | None, *, window: timedelta | None = None) -> list[Observation]:
+    """The observations in force at ``at``: latest per code (per code+site+gene for findings).
+
+    With a ``window``, a timed observation older than ``at - window`` is not in
+    force (it stays in the patient's history for trends); untimed observations
+    always apply.
+    """
     chosen: dict[tuple, Observation] = {}
     for obs in patient.observations:
         if obs.time is not None and at is not None and obs.time > at:
+            continue
+        if obs.time is not None and at is not None and window is not None and obs.time < at - window:
             continue
         key = (obs.term,) if obs.kind == "lab" else (obs.term, obs.site, obs.gene)
         effective = obs.time if obs.time is not None else at
@@ -80,6 +89,22 @@ def select_at(patient: Patient, at: datetime | None) -> list[Observation]:
         if effective is None or current_time is None or effective >= current_time:
             chosen[key] = obs
     return sorted(chosen.values(), key=lambda o: o.index)
+
+
+def history(patient: Patient, term: str, at: datetime | None, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """Every timed value of a lab test up to ``at``, oldest first, in the test's canonical unit (for trends)."""
+    test = kb.lab_tests[term]
+    rows = []
+    for obs in sorted((o for o in patient.observations if o.term == term and o.time is not None
+                       and (at is None or o.time <= at)), key=lambda o: (o.time, o.index)):
+        try:
+            value = number(convert(obs.value, obs.unit, test.canonical_unit,  # type: ignore[arg-type]
+                                   analyte_kind=test.quantity_kind, molar=test.molar))
+        except UnitError:
+            value = None
+        rows.append({"time": obs.time.isoformat().replace("+00:00", "Z"), "value": value,  # type: ignore[union-attr]
+                     "comparator": obs.comparator, "index": obs.index})
+    return rows
 
 
 def lab_interval(obs: Observation, test: LabTest, unit: str) -> tuple[Fraction, Fraction | None, bool, bool]:

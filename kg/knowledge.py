@@ -28,12 +28,12 @@ from .units import MolarFactor
 
 __all__ = [
     "Term", "LabTest", "ReferenceRange", "ThresholdRule", "CausalEdge", "CriterionItem",
-    "CriteriaSet", "KnowledgeBase", "load_knowledge", "ontology_dir", "ontology_files",
+    "CriteriaSet", "Band", "PretestDefault", "KnowledgeBase", "load_knowledge", "ontology_dir", "ontology_files",
 ]
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"
 
 
 def compact(iri: str) -> str:
@@ -127,11 +127,30 @@ class CausalEdge:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """A points band: the item scores at least ``points`` when ``value comparator threshold``."""
+
+    comparator: str
+    threshold: Fraction
+    points: Fraction
+
+
+@dataclass(frozen=True, slots=True)
 class CriterionItem:
+    """One item of a criteria set, as held in the ontology (see core.ttl, section Criteria).
+
+    Kinds: a compound item (``combination``: all, any, at-least, count-points,
+    sum, linear, ratio), a threshold item (``analyte`` with ``comparator`` and
+    ``threshold``), a points item (``analyte`` or ``attribute`` with ``bands``;
+    a finding with ``points``), a formula operand (``coefficient``, or the
+    numerator/denominator of a ratio) and a finding item (``finding``, with
+    an optional size rule in ``comparator``/``threshold``/``unit``).
+    """
+
     id: str
     label: str
     order: int
-    combination: str | None = None  # all | any | at-least
+    combination: str | None = None  # all | any | at-least | count-points | sum | linear | ratio
     min_count: int | None = None
     parts: tuple[str, ...] = ()
     analyte: str | None = None
@@ -142,6 +161,31 @@ class CriterionItem:
     finding: str | None = None
     sites: tuple[str, ...] = ()
     note: str = ""
+    points: Fraction | None = None  # a finding item's points when met
+    bands: tuple[Band, ...] = ()
+    coefficient: Fraction | None = None
+    attribute: str | None = None  # "age"
+    measured_rule: ThresholdRule | None = None
+    absent_finding: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+
+    @property
+    def is_points(self) -> bool:
+        return bool(self.bands) or self.points is not None
+
+    @property
+    def input_name(self) -> str | None:
+        """The term (or attribute) whose value this leaf item reads."""
+        return self.analyte or self.finding or self.attribute
+
+
+@dataclass(frozen=True, slots=True)
+class PretestDefault:
+    probability: Fraction
+    context: str | None  # a condition the patient must have; None = any patient
+    source: str
+    comment: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +199,16 @@ class CriteriaSet:
     population: tuple[str, ...]
     population_note: str
     rule: str
-    scored_item: str | None
+    scored_items: tuple[str, ...]
     items: Mapping[str, CriterionItem]
     sensitivity: Fraction | None
     specificity: Fraction | None
     performance_note: str
     decision_note: str
+    probability_table: tuple[tuple[Fraction, Fraction], ...] = ()  # (score, probability), ascending
+    probability_labels: tuple[str, str] = ("", "")  # below / above the table
+    pretest_defaults: tuple[PretestDefault, ...] = ()
+    order: int = 0
 
 
 @dataclass(frozen=True)

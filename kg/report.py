@@ -40,12 +40,21 @@ class Report:
         lines.append("")
         lines.append("criteria:")
         for c in d["criteria"]:
-            score = f" score {c['score']} (range {c['score_range'][0]}-{c['score_range'][1]}, cut-off {c['cutoff']})" if c["score_range"] else ""
-            lines.append(f"  {c['id']:<10} {c['status'].upper():<15}{score}  [{c['source']}]")
+            lines.append(f"  {c['id']:<12} {c['status'].upper():<15}{_score_text(c)}  [{c['source']}]")
+            if c.get("probability") is not None:
+                low, high = c["probability_range"]
+                lines.append(f"      probability {c['probability_label']} (range {_pct(low)}-{_pct(high)}, published table)")
+            post = c.get("post_test")
+            if post and (post["probability"] is not None or post["probability_range"] is not None):
+                value = _pct(post["probability"]) if post["probability"] is not None else \
+                    "-".join(_pct(x) for x in post["probability_range"])
+                lines.append(f"      post-test probability {value} (pre-test {_pct(post['pretest'])}, "
+                             f"sensitivity {post['sensitivity']}, specificity {post['specificity']})")
             for item in c["items"]:
                 value = "" if item["value"] is None else f" = {item['value']}{' ' + item['unit'] if item.get('unit') and not item.get('finding') else ''}"
                 rule = f"  ({item['rule']})" if item.get("rule") else ""
-                lines.append(f"      {item['status']:<8} {item['id']}{value}{rule}")
+                points = f"  [{_range(item['points_range'])} points]" if item.get("points_range") else ""
+                lines.append(f"      {item['status']:<8} {item['id']}{value}{rule}{points}")
             if c["would_decide"]:
                 lines.append(f"      would decide: {', '.join(c['would_decide'])}")
         lines.append("")
@@ -66,3 +75,21 @@ class Report:
                 for s in cand["against"][:3]:
                     lines.append(f"       - {s}")
         return "\n".join(lines) + "\n"
+
+
+def _range(values: list) -> str:
+    low, high = ("-inf" if values[0] is None else values[0]), ("+inf" if values[1] is None else values[1])
+    return str(low) if low == high else f"{low}..{high}"
+
+
+def _pct(p: float | None) -> str:
+    return "?" if p is None else f"{p * 100:.3g}%"
+
+
+def _score_text(c: dict[str, Any]) -> str:
+    if c["score_range"] is None:
+        return ""
+    score = "?" if c["score"] is None else c["score"]
+    cutoff = "" if c["cutoff"] is None else f", cut-off {c['cutoff']}"
+    return f" score {score} (range {_range(c['score_range'])}{cutoff})"
+
