@@ -113,6 +113,7 @@ class SetResult:
             "id": c.id, "label": c.label, "status": self.status, "score": number(self.score),
             "score_range": [number(self.score_range[0]), number(self.score_range[1])] if self.score_range else None,
             "cutoff": number(self.cutoff),
+            **({"score_range_excludes": list(self.exclusive_range)} if any(self.exclusive_range) else {}),
             "probability": None,
             "items": [r.to_dict(kb) for r in self.items],
             "would_decide": list(self.would_decide),
