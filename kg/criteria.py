@@ -20,7 +20,7 @@ converted to the item's published unit and compared exactly (semantics 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -132,6 +132,7 @@ class Context:
     kb: KnowledgeBase
     labs: dict[str, Observation]
     findings: dict[str, list[Observation]]
+    converted: dict[tuple[str, str], tuple] = field(default_factory=dict)  # (analyte, unit) -> _lab()
 
     @classmethod
     def build(cls, patient: Patient, kb: KnowledgeBase, selected: list[Observation]) -> "Context":
@@ -180,13 +181,19 @@ def _verdict(outcomes: set[bool | None]) -> str:
 
 def _lab(ctx: Context, analyte: str, unit: str) -> tuple[Interval | None, Observation | None, str | None]:
     """The observation in force for ``analyte`` as an interval in ``unit`` (None when unusable)."""
+    key = (analyte, unit)
+    if key in ctx.converted:  # each value is converted once per unit, however many sets read it
+        return ctx.converted[key]
     obs = ctx.labs.get(analyte)
     if obs is None:
-        return None, None, None
-    try:
-        return lab_interval(obs, ctx.kb.lab_tests[analyte], unit), obs, None
-    except UnitError:
-        return None, obs, f"{obs.unit} cannot be compared with {unit}"
+        result: tuple = (None, None, None)
+    else:
+        try:
+            result = (lab_interval(obs, ctx.kb.lab_tests[analyte], unit), obs, None)
+        except UnitError:
+            result = (None, obs, f"{obs.unit} cannot be compared with {unit}")
+    ctx.converted[key] = result
+    return result
 
 
 def _shown(interval: Interval, obs: Observation) -> Fraction | None:

@@ -183,7 +183,28 @@ def quantity_kind(ucum: str, *, analyte_kind: str | None = None) -> str:
 
 def convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str | None = None,
             molar: MolarFactor | None = None) -> Fraction:
-    """Convert ``value`` exactly; crosses mass <-> substance only with ``molar``."""
+    """Convert ``value`` exactly; crosses mass <-> substance only with ``molar``.
+
+    Every conversion the engine meets is affine (temperature) or linear, so
+    the exact (scale, offset) pair is computed once per unit pair and cached.
+
+    >>> convert(Fraction(265), "mg/dL", "mmol/L", analyte_kind="mass-concentration",
+    ...         molar=MolarFactor("mg/dL", "mmol/L", Fraction("88.57")))
+    Fraction(26500, 8857)
+    """
+    scale, offset = _affine(from_unit, to_unit, analyte_kind, molar)
+    return value * scale + offset
+
+
+@lru_cache(maxsize=4096)
+def _affine(from_unit: str, to_unit: str, analyte_kind: str | None,
+            molar: MolarFactor | None) -> tuple[Fraction, Fraction]:
+    offset = _convert(Fraction(0), from_unit, to_unit, analyte_kind=analyte_kind, molar=molar)
+    return _convert(Fraction(1), from_unit, to_unit, analyte_kind=analyte_kind, molar=molar) - offset, offset
+
+
+def _convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str | None = None,
+             molar: MolarFactor | None = None) -> Fraction:
     registry = _registry()
     source_kind = quantity_kind(from_unit, analyte_kind=analyte_kind)
     target_kind = quantity_kind(to_unit, analyte_kind=analyte_kind)
@@ -193,10 +214,10 @@ def convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str 
     pair = {source_kind, target_kind}
     if pair == {"mass-concentration", "substance-concentration"} and molar is not None:
         if source_kind == "substance-concentration":
-            in_molar = convert(value, from_unit, molar.molar_unit)
-            return convert(in_molar * molar.mass_per_molar, molar.mass_unit, to_unit)
-        in_mass = convert(value, from_unit, molar.mass_unit)
-        return convert(in_mass / molar.mass_per_molar, molar.molar_unit, to_unit)
+            in_molar = _convert(value, from_unit, molar.molar_unit)
+            return _convert(in_molar * molar.mass_per_molar, molar.mass_unit, to_unit)
+        in_mass = _convert(value, from_unit, molar.mass_unit)
+        return _convert(in_mass / molar.mass_per_molar, molar.molar_unit, to_unit)
     raise UnitError(f"cannot convert {from_unit} ({source_kind}) to {to_unit} ({target_kind})")
 
 
