@@ -105,3 +105,20 @@ def test_check_fails_on_a_broken_copy(tmp_path):
     syntax.write_text(syntax.read_text() + "\nthis is not turtle .\n")
     result = run("check", "--ontology", str(copy), "--no-reasoner")
     assert result.returncode == 1 and "parse" in result.stdout and "labs.ttl" in result.stdout
+
+
+def test_check_catches_broken_criteria(tmp_path):
+    copy = tmp_path / "ontology"
+    shutil.copytree(ROOT / "ontology", copy)
+    hscore = copy / "criteria" / "hscore.ttl"
+    text = hscore.read_text()
+    text = text.replace('mkg:comparator ">" ; mkg:threshold "6000"', 'mkg:comparator "=>" ; mkg:threshold "6000"', 1)
+    text = text.replace('mkg:analyte mkg:TriglycerideTest ; mkg:unit "mmol/L"', 'mkg:analyte mkg:TriglycerideTest ; mkg:unit "s"', 1)
+    hscore.write_text(text)
+    ms = copy / "criteria" / "ms_score.ttl"
+    ms.write_text(ms.read_text().replace('mkg:coefficient "0.001"^^xsd:decimal', "", 1))
+    result = run("check", "--ontology", str(copy), "--no-reasoner")
+    assert result.returncode == 1
+    assert "hscore.ferritin: comparator '=>'" in result.stdout
+    assert "hscore.triglycerides: unit s cannot be compared" in result.stdout
+    assert "ms_score.score: every operand of a linear formula needs a coefficient" in result.stdout
