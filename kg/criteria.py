@@ -344,7 +344,7 @@ def _divide(num: Interval, den: Interval) -> Interval | None:
         return (INFINITY, None, True, False) if n_low and n_low > 0 else None
     low = Fraction(0) if d_high is None else n_low / d_high  # type: ignore[operator]
     low_inc = d_high is not None and n_low_inc and d_high_inc
-    if d_low == 0 and d_low_inc or n_high is None:
+    if d_low == 0 or n_high is None:  # a denominator near 0 leaves the ratio unbounded above
         high, high_inc = None, False
     else:
         high, high_inc = n_high / d_low, n_high_inc and d_low_inc  # type: ignore[operator]

@@ -224,3 +224,10 @@ def test_ferritin_esr_missing_and_censored(engine):
     assert (r["status"], r["score_range"]) == ("not_met", [0, 21.5])  # can only come below 21.5
     r = criterion(engine, [lab("ferritin", 20000, "ng/mL", ">"), lab("esr", 10, "mm/h")], "ferritin_esr")
     assert (r["status"], r["score"], r["score_range"]) == ("met", None, [2000, None])
+
+
+def test_ferritin_esr_with_a_censored_esr_near_zero(engine):
+    r = criterion(engine, [lab("ferritin", 500, "ng/mL"), lab("esr", 0, "mm/h", ">")], "ferritin_esr")
+    assert (r["status"], r["score"], r["score_range"]) == ("indeterminate", None, [0, None])
+    r = criterion(engine, [lab("ferritin", 500, "ng/mL"), lab("esr", 5, "mm/h", "<")], "ferritin_esr")
+    assert (r["status"], r["score_range"]) == ("met", [100, None])  # 500 / [0, 5) > 100
