@@ -184,7 +184,11 @@ def _criteria_problems(graph: rdflib.Graph, kinds: dict) -> list[str]:
         if key in seen_ids and seen_ids[key] != str(node):
             problems.append(f"criterion id {key!r} used twice")
         seen_ids[key] = str(node)
-    for cset in _criteria(graph):
+    try:
+        sets = _criteria(graph)
+    except (ValueError, TypeError, ArithmeticError) as error:  # e.g. a band without a threshold
+        return problems + [f"criteria cannot be compiled: {error}"]
+    for cset in sets:
         name = cset.id
         if not cset.citation:
             problems.append(f"criteria {name}: no citation")

@@ -6,7 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import rdflib
-from rdflib import OWL, RDF, RDFS, BNode, Literal, URIRef
+from rdflib import OWL, RDF, RDFS, Literal, URIRef
 from rdflib.namespace import SKOS
 
 from .errors import OntologyError

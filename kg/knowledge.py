@@ -303,7 +303,10 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
             pass
     from .compile import compile_graph  # rdflib is imported only when compiling
 
-    kb = compile_graph(files, digest)
+    try:
+        kb = compile_graph(files, digest)
+    except (ValueError, TypeError, ArithmeticError) as error:  # malformed data, e.g. a band without points
+        raise OntologyError(f"cannot compile the ontology: {error}") from None
     _MEMO[digest] = kb
     if cache is not None:
         try:

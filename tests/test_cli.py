@@ -122,3 +122,13 @@ def test_check_catches_broken_criteria(tmp_path):
     assert "hscore.ferritin: comparator '=>'" in result.stdout
     assert "hscore.triglycerides: unit s cannot be compared" in result.stdout
     assert "ms_score.score: every operand of a linear formula needs a coefficient" in result.stdout
+
+
+def test_malformed_criteria_data_is_a_clear_error(tmp_path):
+    copy = tmp_path / "ontology"
+    shutil.copytree(ROOT / "ontology", copy)
+    hscore = copy / "criteria" / "hscore.ttl"
+    hscore.write_text(hscore.read_text().replace('mkg:threshold "38.4"^^xsd:decimal ; ', "", 1))
+    result = run("check", "--ontology", str(copy), "--no-reasoner")
+    assert result.returncode == 1 and "criteria cannot be compiled" in result.stdout
+    assert "Traceback" not in result.stderr
