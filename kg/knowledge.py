@@ -33,7 +33,7 @@ __all__ = [
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "3"
+_CACHE_VERSION = "4"
 
 
 def compact(iri: str) -> str:

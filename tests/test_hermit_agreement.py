@@ -202,7 +202,7 @@ def _edge(name: str, observations: list[dict], conditions: tuple = ("sJIA",), **
 # Named cases, run in the same HermiT batch as the generated ones.
 EDGE_CASES = [
     _edge("hb-below-90-in-mmol", [{"code": "hemoglobin", "comparator": "<", "value": 5.5854, "unit": "mmol/L"}],
-          age_years=7),  # < 90 g/L exactly: HermiT's degenerate-interval bug without kg.owl._censored
+          age_years=7),  # < 90 g/L exactly: HermiT's degenerate-interval bug without kg.owl.patients._censored
     _edge("hb-at-most-90", [{"code": "hemoglobin", "comparator": "<=", "value": 9, "unit": "g/dL"}], age_years=7),
     _edge("hb-95-age-unknown", [{"code": "hemoglobin", "value": 95, "unit": "g/L"}]),  # decision 20: missing
     _edge("hb-95-neonate", [{"code": "hemoglobin", "value": 95, "unit": "g/L"}], age_years=0.05),
