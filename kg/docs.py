@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from .findings import number
+from .errors import OntologyError
 from .knowledge import CriteriaSet, CriterionItem, KnowledgeBase, load_knowledge
 
 __all__ = ["criteria_markdown"]
@@ -159,4 +160,8 @@ def criteria_markdown(kb: KnowledgeBase) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(criteria_markdown(load_knowledge()))
+    try:
+        sys.stdout.write(criteria_markdown(load_knowledge()))
+    except OntologyError as error:
+        sys.stderr.write(f"kg.docs: error: ontology: {error}\n")
+        raise SystemExit(2) from None
