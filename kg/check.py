@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import TextIO
@@ -26,7 +24,7 @@ from rdflib.namespace import SKOS
 
 from .compile import BIOLINK, DEFINITION, DEFINITION_SOURCE, M, OIO, _criteria, _lab_tests, _terms, read_graph
 from .errors import OntologyError
-from .knowledge import MKG, compact, ontology_files
+from .knowledge import MKG, compact, expand, ontology_files
 from .units import UnitError, convert, quantity_kind
 
 __all__ = ["run_checks"]
@@ -63,23 +61,20 @@ def _check_source(source: str, where: str, seeds: dict[str, set[str]] | None, kn
 def _reasoner(graph: rdflib.Graph) -> list[str]:
     import owlready2
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "mas-kg.nt")
-        graph.serialize(path, format="nt", encoding="utf-8")
-        world = owlready2.World()
-        try:
-            onto = world.get_ontology("file://" + path).load()
-        except Exception as error:  # owlready2 raises assorted parser errors
-            return [f"owlready2 cannot load the ontology: {error}".splitlines()[0]]
-        try:
-            with onto:
-                owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
-        except owlready2.OwlReadyInconsistentOntologyError:
-            return ["HermiT: the ontology is inconsistent"]
-        except Exception as error:
-            return [f"HermiT failed: {error}".splitlines()[0]]
-        unsatisfiable = [str(c) for c in world.inconsistent_classes()]
-        return [f"HermiT: unsatisfiable class {c}" for c in unsatisfiable]
+    from .owl import loaded_world
+
+    try:
+        with loaded_world(graph) as (world, onto):
+            try:
+                with onto:
+                    owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
+            except owlready2.OwlReadyInconsistentOntologyError:
+                return ["HermiT: the ontology is inconsistent"]
+            except Exception as error:
+                return [f"HermiT failed: {error}".splitlines()[0]]
+            return [f"HermiT: unsatisfiable class {c}" for c in world.inconsistent_classes()]
+    except Exception as error:  # owlready2 raises assorted parser errors on load
+        return [f"owlready2 cannot load the ontology: {error}".splitlines()[0]]
 
 
 def run_checks(directory: Path | None = None, *, reasoner: bool = True, seeds: Path | None = None,
@@ -223,6 +218,8 @@ def _item_problems(item, cset, terms: dict, tests: dict, kinds: dict) -> list[st
     comparators += [b.comparator for b in item.bands]
     if item.measured_rule is not None:
         comparators.append(item.measured_rule.comparator)
+        if item.measured_rule.comparator not in (">", ">="):  # the sign's value rules are lower bounds (fever)
+            problems.append("a measured rule must be a lower bound (> or >=)")
     problems += [f"comparator {c!r} is not one of < <= > >=" for c in comparators if c not in _COMPARATORS]
     if item.comparator and item.threshold is None:
         problems.append("comparator without a threshold")
@@ -240,6 +237,8 @@ def _item_problems(item, cset, terms: dict, tests: dict, kinds: dict) -> list[st
             problems.append("count-points without bands")
         if kind in {"sum", "linear", "ratio"} and (item.comparator is None or item.threshold is None):
             problems.append(f"a {kind} needs a comparator and a threshold")
+        if kind == "sum" and item.comparator not in (None, ">", ">="):  # scores are "at least the cut-off"
+            problems.append("a sum's cut-off must be > or >=")
         if kind == "linear" and any(cset.items[p].coefficient is None for p in item.parts):
             problems.append("every operand of a linear formula needs a coefficient")
         if kind == "sum" and any(not (cset.items[p].is_points or cset.items[p].combination == "count-points")
@@ -263,7 +262,7 @@ def _item_problems(item, cset, terms: dict, tests: dict, kinds: dict) -> list[st
             thresholds = [t for t in [item.threshold] + [b.threshold for b in item.bands] if t is not None]
             for threshold in thresholds or [Fraction(1)]:
                 try:
-                    convert(threshold, item.unit, test.canonical_unit, analyte_kind=kinds.get(URIRef(MKG + test.id[4:])),
+                    convert(threshold, item.unit, test.canonical_unit, analyte_kind=kinds.get(URIRef(expand(test.id))),
                             molar=test.molar)
                 except UnitError as error:
                     problems.append(f"unit {item.unit} cannot be compared with {item.analyte}: {error}")

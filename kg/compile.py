@@ -12,7 +12,7 @@ from rdflib.namespace import SKOS
 from .errors import OntologyError
 from .knowledge import (
     MKG, Band, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
-    PretestDefault, ReferenceRange, Term, ThresholdRule, compact,
+    PretestDefault, ReferenceRange, Term, ThresholdRule, compact, expand,
 )
 from .units import MolarFactor
 
@@ -109,7 +109,7 @@ def _lab_tests(graph: rdflib.Graph, terms: dict[str, Term]) -> dict[str, LabTest
     for term_id, term in terms.items():
         if term.kind != "LabTest":
             continue
-        node = URIRef(MKG + term_id[4:])
+        node = URIRef(expand(term_id))
         molar_node = graph.value(node, M.molarConversion)
         molar = None
         if molar_node is not None:
@@ -267,7 +267,7 @@ def compile_graph(files: list[Path], digest: str) -> KnowledgeBase:
     genes_to_diseases: dict[str, list[str]] = {}
     for disease, gene in graph.subject_objects(OBO.RO_0004003):
         genes_to_diseases.setdefault(compact(str(gene)), []).append(compact(str(disease)))
-    ancestors = {term_id: _ancestors(graph, URIRef(MKG + term_id[4:])) for term_id in terms}
+    ancestors = {term_id: _ancestors(graph, URIRef(expand(term_id))) for term_id in terms}
     return KnowledgeBase(
         digest=digest, terms=FrozenDict(terms), lab_tests=FrozenDict(tests), edges=tuple(_edges(graph)),
         criteria=tuple(_criteria(graph)), codes=FrozenDict(_codes(terms)),

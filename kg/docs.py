@@ -6,8 +6,9 @@ Regenerate with ``python -m kg.docs > docs/criteria.md``.
 
 >>> from kg.knowledge import load_knowledge
 >>> page = criteria_markdown(load_knowledge())
->>> [line for line in page.splitlines() if line.startswith("| [`hscore`]")][0].split(" | ")[3]
-'HScore >= 169'
+>>> row = [line for line in page.splitlines() if line.startswith("| [`hscore`]")][0]
+>>> row.split(" | ")[3] == load_knowledge().criteria_set("hscore").items["hscore.total"].label
+True
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ below refer to it):
 
 - **Units.** The patient's value is converted to the unit the criterion was published in, with exact
   rational factors, and compared with the printed threshold; thresholds are never converted [1]. So
-  triglycerides 265 mg/dL (2.992 mmol/L) fail HLH-2004's "≥ 3.0 mmol/L".
+  a value converted from another unit is judged exactly as the publication's unit prints it.
 - **Exact arithmetic.** Values are read as exact decimals and scores are computed in rationals, so a
-  value exactly on a cut-off lands on the published side (the MS score at exactly −2.1 is met).
+  value exactly on a cut-off lands on the published side, for formulas too (the MS score).
 - **Missing data.** An item without its input is `missing`; a set is `indeterminate` when some
   completion of its missing items would flip the verdict, and then `would_decide` names the inputs
   that would settle it [2]. `score_range` is the lowest and highest score the missing items allow;
@@ -55,10 +56,9 @@ below refer to it):
   with sensitivity and specificity of 1.0 (Kostik 2015, a derivation cohort) have infinite
   likelihood ratios and get no post-test probability.
 - **Where the literature disagrees** the engine follows `reference/criteria.md`'s recommendation:
-  HLH-2004 uses the original 2007 operators (ferritin ≥ 500, TG ≥ 3.0 mmol/L, fibrinogen ≤ 1.5 g/L,
-  fever without a number), not the widely copied Jordan 2011 variant (> 500, > 265 mg/dL,
-  < 150 mg/dL, 38.5 °C); OHI uses the strict ">" of its abstract and key points, not the "≥" of the
-  paper's Figure 3 legend [34].
+  HLH-2004 uses the original 2007 operators and units, not the widely copied Jordan 2011
+  adaptation; OHI uses the strict operators of its abstract and key points, not those of the
+  paper's Figure 3 legend [34]. Each set's "Choices made" below says exactly what was chosen.
 """
 
 

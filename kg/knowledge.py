@@ -28,7 +28,7 @@ from .units import MolarFactor
 
 __all__ = [
     "Term", "LabTest", "ReferenceRange", "ThresholdRule", "CausalEdge", "CriterionItem",
-    "CriteriaSet", "Band", "PretestDefault", "KnowledgeBase", "load_knowledge", "ontology_dir", "ontology_files",
+    "CriteriaSet", "Band", "PretestDefault", "KnowledgeBase", "compact", "expand", "load_knowledge", "ontology_dir", "ontology_files",
 ]
 
 MKG = "https://w3id.org/mas-kg/"
@@ -53,6 +53,24 @@ def compact(iri: str) -> str:
     if iri.startswith("https://loinc.org/"):
         return "LOINC:" + iri[len("https://loinc.org/"):].strip("/")
     return iri
+
+
+def expand(curie: str) -> str:
+    """The IRI of a CURIE :func:`compact` wrote (its inverse).
+
+    >>> expand("HP:0003281"), expand("mkg:IL6"), expand(compact("https://w3id.org/mas-kg/criteria/hscore"))
+    ('http://purl.obolibrary.org/obo/HP_0003281', 'https://w3id.org/mas-kg/IL6', 'https://w3id.org/mas-kg/criteria/hscore')
+    """
+    if curie.startswith(("http://", "https://")):
+        return curie
+    prefix, _, rest = curie.partition(":")
+    if prefix == "mkg":
+        return MKG + rest
+    if prefix == "crit":
+        return MKG + "criteria/" + rest
+    if prefix == "LOINC":
+        return "https://loinc.org/" + rest
+    return f"{OBO}{prefix}_{rest}"
 
 
 @dataclass(frozen=True, slots=True)

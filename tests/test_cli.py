@@ -115,13 +115,20 @@ def test_check_catches_broken_criteria(tmp_path):
     text = text.replace('mkg:comparator ">" ; mkg:threshold "6000"', 'mkg:comparator "=>" ; mkg:threshold "6000"', 1)
     text = text.replace('mkg:analyte mkg:TriglycerideTest ; mkg:unit "mmol/L"', 'mkg:analyte mkg:TriglycerideTest ; mkg:unit "s"', 1)
     hscore.write_text(text)
+    text = hscore.read_text().replace('mkg:combination "sum" ; mkg:comparator ">="', 'mkg:combination "sum" ; mkg:comparator "<"', 1)
+    hscore.write_text(text)
     ms = copy / "criteria" / "ms_score.ttl"
     ms.write_text(ms.read_text().replace('mkg:coefficient "0.001"^^xsd:decimal', "", 1))
+    parodi = copy / "criteria" / "parodi2009.ttl"
+    parodi.write_text(parodi.read_text().replace('mkg:analyte mkg:TemperatureTest ; mkg:comparator ">"',
+                                                 'mkg:analyte mkg:TemperatureTest ; mkg:comparator "<"', 1))
     result = run("check", "--ontology", str(copy), "--no-reasoner")
     assert result.returncode == 1
     assert "hscore.ferritin: comparator '=>'" in result.stdout
     assert "hscore.triglycerides: unit s cannot be compared" in result.stdout
     assert "ms_score.score: every operand of a linear formula needs a coefficient" in result.stdout
+    assert "hscore.total: a sum's cut-off must be > or >=" in result.stdout
+    assert "parodi2009.fever: a measured rule must be a lower bound" in result.stdout
 
 
 def test_malformed_criteria_data_is_a_clear_error(tmp_path):

@@ -72,7 +72,7 @@ How each kind of item is encoded:
   one property; HScore's temperature with no value and fever reported absent
   scores 0 (``max 0`` on the value and the fever's not-met class, decision 17).
   count-points items use at-least classes over their parts.
-- Sums (HScore >= 169, MH >= 60, ISTH >= 5): met = union over the minimal
+- Sums (HScore, MH score, ISTH DIC score): met = union over the minimal
   level combinations whose certain total reaches the cut-off of the
   intersection of "points_i >= v_i"; not met = union over the maximal
   combinations of upper levels whose total stays below it of the intersection
@@ -106,7 +106,7 @@ from __future__ import annotations
 from .expressions import NS, representative
 from .model import OwlModel, build_model
 from .patients import encode_patients, patient_facts
-from .reasoning import INDIVIDUALS_UP_TO, OwlVerdict, classify, reason
+from .reasoning import INDIVIDUALS_UP_TO, OwlVerdict, classify, loaded_world, reason
 
 __all__ = ["NS", "INDIVIDUALS_UP_TO", "OwlModel", "OwlVerdict", "build_model", "patient_facts", "encode_patients",
-           "reason", "classify", "representative"]
+           "loaded_world", "reason", "classify", "representative"]

@@ -14,7 +14,8 @@ from typing import Mapping
 import rdflib
 from rdflib import OWL, RDF, RDFS, Literal, URIRef
 
-from ..knowledge import MKG, OBO, Band, CriteriaSet, CriterionItem, KnowledgeBase, ThresholdRule, load_knowledge
+from ..errors import OntologyError
+from ..knowledge import Band, CriteriaSet, CriterionItem, KnowledgeBase, ThresholdRule, expand, load_knowledge
 from .expressions import (
     MET, NOT_MET, ANY_VALUE, Expr, Interval, NOTHING, NS, THING, _COMPLEMENT, _COUNTING, _DECIMAL, _MAX_DIGITS,
     _OUT_OF_REACH, _Writer, _and, _at_least, _cls, _decimal_text, _digits, _intersect, _manchester, _not, _or,
@@ -83,19 +84,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "_"
 
 
-def _expand(term_id: str) -> str:
-    prefix, _, rest = term_id.partition(":")
-    if prefix == "mkg":
-        return MKG + rest
-    if prefix == "crit":
-        return MKG + "criteria/" + rest
-    if prefix == "LOINC":
-        return "https://loinc.org/" + rest
-    if term_id.startswith(("http://", "https://")):
-        return term_id
-    return f"{OBO}{prefix}_{rest}"
-
-
 class _Builder:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
@@ -147,7 +135,8 @@ class _Builder:
     def measured_rule(self, rule: ThresholdRule) -> tuple[Expr, Expr, Expr]:
         """(value passes, value fails, the record is known to pass) for a finding's measured rule."""
         if rule.comparator not in (">", ">="):
-            raise NotImplementedError(f"a measured rule must be a lower bound, not {rule.comparator}")
+            # mas-kg check refuses such data (kg.check._item_problems); say so if it slips through
+            raise OntologyError(f"a measured rule must be a lower bound (> or >=), not {rule.comparator}")
         prop = self.value_prop(rule.analyte, rule.unit)
         key = (rule.analyte, rule.unit)
         if key not in self.measured:
@@ -349,7 +338,7 @@ class _Builder:
             return {">": total > t, ">=": total >= t, "<": total < t, "<=": total <= t}[cmp]  # type: ignore[index, operator]
 
         if cmp not in (">", ">="):
-            raise NotImplementedError("a sum with an upper cut-off")
+            raise OntologyError(f"criterion item {item.id}: a sum's cut-off must be > or >=, not {cmp}")
         met_terms, not_met_terms = [], []
         for choice in itertools.product(*(range(len(o)) for o in options)):
             values = [o[i] for o, i in zip(options, choice)]
@@ -373,7 +362,7 @@ def build_model(kb: KnowledgeBase | None = None) -> OwlModel:
         b.build_set(c)
         if c.population:
             applicable[c.id] = _cls(b.define(f"{NS}set/{c.id}/applicable",
-                                             _or(*(("has", has_condition, _expand(p)) for p in c.population))))
+                                             _or(*(("has", has_condition, expand(p)) for p in c.population))))
         else:
             applicable[c.id] = THING
         rule = b.items[c.id][c.rule]
@@ -436,10 +425,10 @@ def _tbox_graph(b: _Builder, has_condition: str) -> rdflib.Graph:
         if term.id in seen:
             continue
         seen.add(term.id)
-        g.add((URIRef(_expand(term.id)), RDF.type, OWL.Class))
+        g.add((URIRef(expand(term.id)), RDF.type, OWL.Class))
         for parent in term.parents:
-            g.add((URIRef(_expand(parent)), RDF.type, OWL.Class))
-            g.add((URIRef(_expand(term.id)), RDFS.subClassOf, URIRef(_expand(parent))))
+            g.add((URIRef(expand(parent)), RDF.type, OWL.Class))
+            g.add((URIRef(expand(term.id)), RDFS.subClassOf, URIRef(expand(parent))))
             if parent in kb.terms:
                 todo.append(kb.terms[parent])
     return g

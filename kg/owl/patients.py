@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import rdflib
 from rdflib import OWL, RDF, RDFS, URIRef
 
 from ..findings import evaluation_time, select_at
+from ..criteria import Context
 from ..patient import Observation, Patient
 from ..units import UnitError, convert
 from .expressions import Expr, Interval, NS, _Writer, _cls, _not, _or, representative
-from .model import OwlModel, _expand, _local
+from ..knowledge import expand
+from .model import OwlModel, _local
 
 __all__ = ["patient_facts", "encode_patients"]
 
@@ -23,25 +24,9 @@ __all__ = ["patient_facts", "encode_patients"]
 # Patients as individuals
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """What the criteria read from one patient: the observations in force."""
-
-    patient: Patient
-    labs: Mapping[str, Observation]
-    findings: Mapping[str, list[Observation]]
-
-
-def _record(patient: Patient, at: Any = None, window: Any = None) -> _Record:
-    selected = select_at(patient, evaluation_time(patient, at), window=window)
-    labs: dict[str, Observation] = {}
-    findings: dict[str, list[Observation]] = {}
-    for obs in selected:
-        if obs.kind == "lab":
-            labs[obs.term] = obs
-        else:
-            findings.setdefault(obs.term, []).append(obs)
-    return _Record(patient, labs, findings)
+def _record(model: OwlModel, patient: Patient, at: Any = None, window: Any = None) -> Context:
+    """What the criteria read from one patient: the observations in force (the engine's own selection)."""
+    return Context.build(patient, model.kb, select_at(patient, evaluation_time(patient, at), window=window))
 
 
 def _lab_interval(obs: Observation, model: OwlModel, analyte: str, unit: str) -> Interval | None:
@@ -96,7 +81,7 @@ def _censored(prop: str, interval: Interval, facets: frozenset[Fraction], cuts: 
 
 def patient_facts(model: OwlModel, patient: Patient, *, at: Any = None, window: Any = None) -> list[Expr]:
     """The patient's record as OWL facts (class expressions): values, censored intervals, reports, closures."""
-    record = _record(patient, at, window)
+    record = _record(model, patient, at, window)
     facts: list[Expr] = []
     age = patient.age_years
     for (analyte, unit), prop in sorted(model.value_props.items()):
@@ -144,7 +129,7 @@ def patient_facts(model: OwlModel, patient: Patient, *, at: Any = None, window: 
             size: Fraction = o.value if o.unit == unit else convert(o.value, o.unit, unit)  # type: ignore[arg-type]
             facts.append(("value", prop, size))
     for condition in patient.conditions:
-        facts.append(("has", NS + "hasCondition", _expand(condition.term)))
+        facts.append(("has", NS + "hasCondition", expand(condition.term)))
     return facts
 
 

@@ -7,7 +7,8 @@ import os
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import rdflib
 from rdflib import OWL
@@ -17,7 +18,7 @@ from .expressions import INDIVIDUALS_UP_TO, MET, MISSING, NOT_MET, THING
 from .model import OwlModel, build_model
 from .patients import encode_patients
 
-__all__ = ["INDIVIDUALS_UP_TO", "OwlVerdict", "reason", "classify"]
+__all__ = ["INDIVIDUALS_UP_TO", "OwlVerdict", "loaded_world", "reason", "classify"]
 
 
 # ---------------------------------------------------------------------------
@@ -41,6 +42,25 @@ class OwlVerdict:
     conflicts: tuple[str, ...] = ()
 
 
+@contextmanager
+def loaded_world(graph: rdflib.Graph) -> Iterator[tuple[Any, Any]]:
+    """``graph`` loaded into a fresh owlready2 World (via N-Triples), closed afterwards: (world, ontology).
+
+    A fresh World per call, because HermiT's inferences are written into the
+    world in place (DESIGN.md section 6).
+    """
+    import owlready2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mas-kg.nt")
+        graph.serialize(path, format="nt", encoding="utf-8")
+        world = owlready2.World()
+        try:
+            yield world, world.get_ontology("file://" + path).load()
+        finally:
+            world.close()
+
+
 def reason(graph: rdflib.Graph, individuals: Sequence[str]) -> list[set[str]]:
     """Run HermiT (owlready2) once on ``graph`` in a fresh World; the named classes entailed per patient.
 
@@ -50,53 +70,46 @@ def reason(graph: rdflib.Graph, individuals: Sequence[str]) -> list[set[str]]:
     """
     import owlready2
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "mas-kg-owl.nt")
-        graph.serialize(path, format="nt", encoding="utf-8")
-        world = owlready2.World()
-        try:
-            onto = world.get_ontology("file://" + path).load()
-            with onto:
-                owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
-            supers: dict[str, set[str]] = defaultdict(set)
-            for cls in world.classes():
-                name = cls.iri
-                for parent in cls.is_a:
-                    if isinstance(parent, owlready2.ThingClass):
-                        supers[name].add(parent.iri)
-                for other in cls.equivalent_to:
-                    if isinstance(other, owlready2.ThingClass):
-                        supers[name].add(other.iri)
-                        supers[other.iri].add(name)
-            closure: dict[str, set[str]] = {}
+    with loaded_world(graph) as (world, onto):
+        with onto:
+            owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
+        supers: dict[str, set[str]] = defaultdict(set)
+        for cls in world.classes():
+            name = cls.iri
+            for parent in cls.is_a:
+                if isinstance(parent, owlready2.ThingClass):
+                    supers[name].add(parent.iri)
+            for other in cls.equivalent_to:
+                if isinstance(other, owlready2.ThingClass):
+                    supers[name].add(other.iri)
+                    supers[other.iri].add(name)
+        closure: dict[str, set[str]] = {}
 
-            def up(name: str) -> set[str]:
-                if name not in closure:
-                    seen, todo = {name}, [name]
-                    while todo:
-                        for parent in supers.get(todo.pop(), ()):
-                            if parent not in seen:
-                                seen.add(parent)
-                                todo.append(parent)
-                    closure[name] = seen
-                return closure[name]
+        def up(name: str) -> set[str]:
+            if name not in closure:
+                seen, todo = {name}, [name]
+                while todo:
+                    for parent in supers.get(todo.pop(), ()):
+                        if parent not in seen:
+                            seen.add(parent)
+                            todo.append(parent)
+                closure[name] = seen
+            return closure[name]
 
-            out = []
-            for iri in individuals:
-                entity = world[iri]
-                types: set[str] = set()
-                if isinstance(entity, owlready2.ThingClass):  # a record class: its superclasses
-                    types = up(iri) - {iri}
-                    if owlready2.Nothing in entity.equivalent_to:
-                        types.add(str(OWL.Nothing))
-                else:
-                    for cls in entity.is_a:
-                        if isinstance(cls, owlready2.ThingClass):
-                            types |= up(cls.iri)
-                out.append(types)
-            return out
-        finally:
-            world.close()
+        out = []
+        for iri in individuals:
+            entity = world[iri]
+            types: set[str] = set()
+            if isinstance(entity, owlready2.ThingClass):  # a record class: its superclasses
+                types = up(iri) - {iri}
+                if owlready2.Nothing in entity.equivalent_to:
+                    types.add(str(OWL.Nothing))
+            else:
+                for cls in entity.is_a:
+                    if isinstance(cls, owlready2.ThingClass):
+                        types |= up(cls.iri)
+            out.append(types)
+        return out
 
 
 def _read(model: OwlModel, types: set[str], set_id: str) -> OwlVerdict:
