@@ -4,9 +4,9 @@ A finding observed ``high`` (or a clinical sign observed present) is explained b
 paths from a root cause (a disease, trigger or root mechanism) whose composed
 sign is +1; a ``low`` finding by paths whose composed sign is -1.  The search
 runs on the graph "lifted" by sign, so only sign-consistent paths are ever
-built.  Paths are ranked: a root in the patient's context first, then paths
-whose intermediate mechanisms explain more of the patient's other abnormal
-findings (a parsimonious cover), then shorter, then better sourced.
+built.  Paths are chosen for all findings together (a parsimonious cover: the
+smallest explanation forest, see :meth:`CausalGraph.explain_all`), roots in
+the patient's context first, then better sourced and shorter.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import networkx as nx
 
 from .knowledge import CausalEdge, KnowledgeBase
 
-__all__ = ["CausalGraph", "Path", "Target"]
+__all__ = ["CausalGraph", "Path", "Target", "edge_graph", "signed_path"]
 
 MAX_STEPS = 14
 SLACK = 4
@@ -39,7 +39,7 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Path:
     edges: tuple[CausalEdge, ...]
-    explains: tuple[str, ...]  # codes of other findings explained by the path's mechanisms
+    explains: tuple[str, ...]  # other findings whose chosen path shares a mechanism with this one
     in_context: bool
 
     @property
@@ -73,9 +73,7 @@ class CausalGraph:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.graph = nx.DiGraph()
-        for edge in kb.edges:
-            self.graph.add_edge(edge.subject, edge.object, edge=edge)
+        self.graph = edge_graph(kb.edges)
         self.roots = frozenset(t.id for t in kb.terms.values() if t.root_cause and t.id in self.graph)
         self._to_node: dict[str, dict[tuple[str, int], int]] = {}
         self.from_roots = self._root_distances()
@@ -111,11 +109,22 @@ class CausalGraph:
                     queue.append(state)
         return dist
 
+    def signed_path(self, source: str, target: str, sign: int) -> tuple[CausalEdge, ...] | None:
+        """The shortest path from ``source`` to ``target`` whose composed sign is ``sign`` (None if none).
+
+        >>> from kg.knowledge import load_knowledge
+        >>> graph = CausalGraph(load_knowledge())
+        >>> [e.object for e in graph.signed_path("mkg:ConsumptiveCoagulopathy", "mkg:ErythrocyteSedimentation", -1)]
+        ['mkg:Fibrinogen', 'mkg:RouleauxFormation', 'mkg:SettlingRadius', 'mkg:ErythrocyteSedimentation']
+        """
+        return signed_path(self.graph, source, target, sign)
+
     def explains(self, node: str, sign: int, target: Target) -> bool:
         """Does a change of ``node`` in direction ``sign`` move ``target`` its observed way?"""
         return (node, sign * target.sign) in self.distances(target.node) and node != target.node
 
-    def explain(self, target: Target, *, context: set[str], others: Iterable[Target], limit: int = 5) -> list[Path]:
+    def candidate_paths(self, target: Target) -> list[tuple[CausalEdge, ...]]:
+        """Every sign-consistent path from a root to the target within the step budget (unranked)."""
         if target.node not in self.graph:
             return []
         dist = self.distances(target.node)
@@ -123,9 +132,7 @@ class CausalGraph:
         if not reachable:
             return []
         budget = min(MAX_STEPS, min(reachable) + SLACK)
-        others = [o for o in others if o.code != target.code]
         found: list[tuple[CausalEdge, ...]] = []
-
         from_roots = self.from_roots
 
         # Depth-first backwards from the target, only through states that a root
@@ -153,16 +160,127 @@ class CausalGraph:
                 suffix.pop()
 
         walk(target.node, 1, [], {target.node})
-        ranked = []
-        for edges in set(found):
-            signs: dict[str, int] = {}
-            running = 1  # composed sign from the root to each intermediate node
-            for edge in edges[:-1]:
-                running *= edge.sign
-                signs[edge.object] = running
-            explained = sorted({o.code for o in others for node, s in signs.items() if self.explains(node, s, o)})
-            ranked.append(Path(edges, tuple(explained), edges[0].subject in context))
-        ranked.sort(key=lambda p: (not p.in_context, -len(p.explains), len(p.edges),
-                                   -len({s for e in p.edges for s in e.sources}),
-                                   [(e.subject, e.object) for e in p.edges]))
-        return ranked[:limit]
+        return sorted(set(found), key=_edge_key)
+
+    def explain_all(self, targets: list[Target], *, context: set[str], limit: int = 5) -> dict[str, list[Path]]:
+        """The best paths for every target at once, chosen as a parsimonious cover.
+
+        First each target gets the path that adds the fewest edges to the
+        explanation forest of the other targets (repeated until stable), so
+        findings share mechanisms where the graph allows; ties go to paths from
+        a root in the patient's context, then fewer weakly sourced edges (a
+        citation without DOI, PMID or seed section), then shorter paths.  Each
+        target then lists that best path and, for each other route, the best
+        path that branches off it, nearest the finding first (so distinct
+        mechanisms -- heme iron and hepcidin for ferritin -- come before
+        variants of the same chain further upstream).
+        """
+        candidates = {t.code: self.candidate_paths(t) for t in targets}
+        candidates = {code: paths for code, paths in candidates.items() if paths}
+        chosen = {code: min(paths, key=lambda p: _cost(p, context, frozenset())) for code, paths in candidates.items()}
+        for _ in range(4):  # coordinate descent on the forest's size; a few rounds settle it
+            changed = False
+            for code in sorted(candidates):
+                others = frozenset((e.subject, e.object) for c, p in chosen.items() if c != code for e in p)
+                best = min(candidates[code], key=lambda p: _cost(p, context, others))
+                if best != chosen[code]:
+                    chosen[code], changed = best, True
+            if not changed:
+                break
+        out = {}
+        for code, paths in candidates.items():
+            others = frozenset((e.subject, e.object) for c, p in chosen.items() if c != code for e in p)
+            ranked = sorted(paths, key=lambda p: _cost(p, context, others))
+            if ranked[0][0].subject in context:  # the patient's own conditions explain it: no other roots
+                ranked = [p for p in ranked if p[0].subject in context]
+            shown = _diverse(ranked, chosen[code], limit)
+            out[code] = [self._path(p, context, chosen, code) for p in shown]
+        return out
+
+    def explain(self, target: Target, *, context: set[str], others: Iterable[Target], limit: int = 5) -> list[Path]:
+        """The best paths for one target, chosen together with ``others`` (see :meth:`explain_all`)."""
+        targets = [target] + [o for o in others if o.code != target.code]
+        return self.explain_all(targets, context=context, limit=limit).get(target.code, [])
+
+    def _path(self, edges: tuple[CausalEdge, ...], context: set[str], chosen: dict[str, tuple[CausalEdge, ...]],
+              code: str) -> Path:
+        middle = {e.object for e in edges[:-1]}
+        shared = sorted(c for c, p in chosen.items() if c != code and middle & {e.object for e in p[:-1]})
+        return Path(edges, tuple(shared), edges[0].subject in context)
+
+
+def edge_graph(edges: Iterable[CausalEdge]) -> nx.DiGraph:
+    """The signed graph of some causal edges: each edge stored on its networkx edge as ``edge``."""
+    graph = nx.DiGraph()
+    for edge in edges:
+        graph.add_edge(edge.subject, edge.object, edge=edge)
+    return graph
+
+
+def signed_path(graph: nx.DiGraph, source: str, target: str, sign: int) -> tuple[CausalEdge, ...] | None:
+    """Breadth-first over (node, composed sign) states: the shortest path of the given sign."""
+    if source not in graph:
+        return None
+    parent: dict[tuple[str, int], tuple[tuple[str, int], CausalEdge] | None] = {(source, 1): None}
+    queue = deque([(source, 1)])
+    while queue:
+        state = queue.popleft()
+        node, product = state
+        if node == target and product == sign and node != source:
+            edges = []
+            while parent[state] is not None:
+                state, edge = parent[state]  # type: ignore[misc]
+                edges.append(edge)
+            return tuple(reversed(edges))
+        for successor in sorted(graph.successors(node)):
+            edge = graph.edges[node, successor]["edge"]
+            nxt = (successor, product * edge.sign)
+            if nxt not in parent:
+                parent[nxt] = (state, edge)
+                queue.append(nxt)
+    return None
+
+
+def _edge_key(edges: tuple[CausalEdge, ...]) -> list[tuple[str, str]]:
+    return [(e.subject, e.object) for e in edges]
+
+
+def _weak(edge: CausalEdge) -> bool:
+    """An edge sourced only by citations without a DOI, PMID or seed section."""
+    return all(source.startswith("ref:") for source in edge.sources)
+
+
+def _cost(edges: tuple[CausalEdge, ...], context: set[str], others: frozenset[tuple[str, str]]) -> tuple:
+    new = sum((e.subject, e.object) not in others for e in edges)
+    return (edges[0].subject not in context, new, sum(map(_weak, edges)), len(edges), _edge_key(edges))
+
+
+def _diverse(ranked: list[tuple[CausalEdge, ...]], best: tuple[CausalEdge, ...], limit: int) -> list[tuple[CausalEdge, ...]]:
+    """``best``, then one path per route: each next path branches off the shown ones nearest the finding."""
+    shown, branches = [best], set()
+    remaining = [p for p in ranked if p != best]
+    while remaining and len(shown) < limit:
+        pick = None
+        for position, path in enumerate(remaining):
+            depth = max(_shared_tail(path, s) for s in shown)
+            if depth >= len(path):
+                continue
+            branch = (path[len(path) - depth - 1].subject, path[len(path) - depth - 1].object, depth)
+            if branch in branches:
+                continue
+            if pick is None or (depth, position) < pick[0]:
+                pick = ((depth, position), path, branch)
+        if pick is None:
+            break
+        shown.append(pick[1])
+        branches.add(pick[2])
+        remaining.remove(pick[1])
+    return shown
+
+
+def _shared_tail(path: tuple[CausalEdge, ...], best: tuple[CausalEdge, ...]) -> int:
+    """How many final edges two paths to the same finding share."""
+    shared = 0
+    while shared < min(len(path), len(best)) and path[-1 - shared] == best[-1 - shared]:
+        shared += 1
+    return shared

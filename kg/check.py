@@ -8,7 +8,9 @@
 4. every criterion threshold has a comparator, a threshold and a unit that can
    be compared with its analyte; every criteria set has a citation and a source;
 5. every lab test's canonical unit matches its quantity kind;
-6. no reference to an undeclared term of ours; short names are unique.
+6. no reference to an undeclared term of ours; short names are unique;
+7. the ranking knowledge is well formed and every lab signature a candidate
+   predicts is a signed path of the causal graph (``kg.check_rules``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rdflib import OWL, RDF, RDFS, Literal, URIRef
 from rdflib.namespace import SKOS
 
 from .compile import BIOLINK, DEFINITION, DEFINITION_SOURCE, M, OIO, _criteria, _lab_tests, _terms, read_graph
+from .check_rules import ranking_problems
 from .errors import OntologyError
 from .knowledge import MKG, compact, expand, ontology_files
 from .units import UnitError, convert, quantity_kind
@@ -149,6 +152,13 @@ def run_checks(directory: Path | None = None, *, reasoner: bool = True, seeds: P
             problems.append(f"{compact(str(test))}: lab test without mkg:measures")
 
     problems += _criteria_problems(graph, kinds)
+    problems += ranking_problems(graph)
+    for node in graph.subjects(RDF.type, M.EvidenceRule):
+        for source in graph.objects(node, OIO.source):
+            problems += _check_source(str(source), f"evidence rule {compact(str(node))}", headings, known_seeds)
+    for node in graph.subjects(RDF.type, M.AlertRule):
+        for source in graph.objects(node, OIO.source):
+            problems += _check_source(str(source), f"alert {compact(str(node))}", headings, known_seeds)
 
     # short names
     seen: dict[str, str] = {}

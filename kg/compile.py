@@ -14,6 +14,7 @@ from .knowledge import (
     MKG, Band, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
     PretestDefault, ReferenceRange, Term, ThresholdRule, compact, expand,
 )
+from .compile_rules import alert_rules, candidate_categories, evidence_rules, indications
 from .units import MolarFactor
 
 __all__ = ["compile_graph", "read_graph"]
@@ -77,7 +78,9 @@ def _terms(graph: rdflib.Graph) -> dict[str, Term]:
         if kind is None:
             continue  # upper classes and data classes (CriteriaSet, ...)
         term_id = compact(str(cls))
-        synonyms = sorted({str(o) for p in (OIO.hasExactSynonym, SKOS.altLabel) for o in graph.objects(cls, p)})
+        names = (OIO.hasExactSynonym, SKOS.altLabel) if kind != "Therapy" else \
+            (OIO.hasExactSynonym, SKOS.altLabel, OIO.hasRelatedSynonym)  # a drug of the class names it
+        synonyms = sorted({str(o) for p in names for o in graph.objects(cls, p)})
         terms[term_id] = Term(
             id=term_id, label=_text(graph, cls, RDFS.label), kind=kind,
             definition=_text(graph, cls, DEFINITION), definition_source=_text(graph, cls, DEFINITION_SOURCE),
@@ -247,13 +250,16 @@ def _codes(terms: dict[str, Term]) -> dict[str, str]:
     codes: dict[str, str] = {}
     # Lower priority first: synonyms, then CURIEs, then short names override.
     for term in terms.values():
-        if term.kind in {"LabTest", "ClinicalSign", "Disease", "Trigger", "Anatomy"}:
+        if term.kind in {"LabTest", "ClinicalSign", "Disease", "Trigger", "Anatomy", "Therapy"}:
             for synonym in term.synonyms:
                 codes.setdefault(synonym.lower(), term.id)
     for term in terms.values():
         if term.kind in {"LabTest", "ClinicalSign", "Disease", "Anatomy", "LabSign"}:
             for curie in (*term.xrefs, *term.exact_matches):
                 codes[curie.lower()] = term.id
+    for term in terms.values():  # medications name therapies by label or synonym
+        if term.kind == "Therapy":
+            codes.setdefault(term.label.lower(), term.id)
     for term in terms.values():
         if term.notation:
             codes[term.notation.lower()] = term.id
@@ -273,4 +279,6 @@ def compile_graph(files: list[Path], digest: str) -> KnowledgeBase:
         criteria=tuple(_criteria(graph)), codes=FrozenDict(_codes(terms)),
         genes_to_diseases=FrozenDict({g: tuple(sorted(d)) for g, d in genes_to_diseases.items()}),
         tests_by_high_sign=FrozenDict({t.high_sign: t.id for t in tests.values() if t.high_sign}),
+        candidates=tuple(candidate_categories(graph)), evidence=tuple(evidence_rules(graph)),
+        indications=tuple(indications(graph)), alerts=tuple(alert_rules(graph)),
         _ancestors=FrozenDict(ancestors))

@@ -18,6 +18,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .assessment import hlh_origin, next_tests
+from .candidates import METHOD as CANDIDATES_METHOD
+from .candidates import rank_candidates
 from .causal import CausalGraph, Target
 from .criteria import Context, evaluate_set
 from .errors import InputError
@@ -26,6 +29,8 @@ from .knowledge import KnowledgeBase, load_knowledge
 from .patient import Patient, load_patient_file, parse_time, read_patient
 from .probability import post_test_report, table_probability
 from .report import SCHEMA, Report
+from .therapies import therapy_options
+from .trends import evaluate_alerts, lab_series, series_to_dict
 
 __all__ = ["Engine", "DEFAULT_WINDOW"]
 
@@ -87,15 +92,21 @@ class Engine:
             finding_dicts.append(entry)
         targets = [t for f in findings if (t := self._target(f)) is not None]
         context = self._context(patient, selected)
+        explained = self.graph.explain_all(targets, context=context, limit=paths_per_finding)
         explanations, unexplained = [], []
         for target in targets:
-            paths = self.graph.explain(target, context=context, others=targets, limit=paths_per_finding)
+            paths = explained.get(target.code, [])
             if paths:
                 explanations.append({"finding": target.code, "direction": target.direction, "node": target.node,
                                      "node_label": self.kb.terms[target.node].label,
                                      "paths": [p.to_dict(self.kb) for p in paths]})
             else:
                 unexplained.append(target.code)
+        series = lab_series(patient, when, self.kb)
+        alerts = evaluate_alerts(self.kb.alerts, series=series, findings=findings, patient=patient, kb=self.kb,
+                                 in_force=in_force)
+        candidates = rank_candidates(self.kb, self.graph, patient=patient, findings=findings, criteria=criteria,
+                                     alerts=alerts)
         data = {
             "schema": SCHEMA,
             "patient": patient.id,
@@ -110,13 +121,19 @@ class Engine:
                                                for o in out_of_window]},
             "findings": finding_dicts,
             "criteria": criteria,
-            # Ranked candidate syndromes are the subject of issue 4; until then the
-            # contract key is present and empty, and "candidates_status" says why.
-            "candidates": [],
-            "candidates_status": "not ranked yet: candidate ranking is not implemented in this version",
+            "candidates": candidates,
+            "candidates_method": CANDIDATES_METHOD,
+            "hlh_origin": hlh_origin(self.kb, candidates=candidates, patient=patient, findings=findings,
+                                     criteria=criteria),
             "explanations": explanations,
             "unexplained": unexplained,
-            "alerts": [],
+            "alerts": alerts,
+            "trends": [series_to_dict(s) for s in series.values()],
+            "therapies": therapy_options(self.kb, self.graph, candidates=candidates, targets=targets, patient=patient),
+            "next_tests": next_tests(self.kb, candidates=candidates, criteria=criteria),
+            "medications": [{"code": m.code, "therapy": m.term,
+                             "start": m.start.isoformat().replace("+00:00", "Z") if m.start else None}
+                            for m in patient.medications],
             "notes": list(patient.notes),
             "ontology": {"digest": self.kb.digest},
         }
@@ -132,6 +149,8 @@ class Engine:
         # a clinical sign is its own node; fever is the temperature's high sign
         test = self.kb.test_with_high_sign(finding.term)
         node = test.measures if test is not None else finding.term
+        if node not in self.graph.graph:
+            return None  # history and test results (a gene, family history) are context, not effects
         return Target(finding.code, node, 1, "present")
 
     def _context(self, patient: Patient, selected: list) -> set[str]:

@@ -28,12 +28,13 @@ from .units import MolarFactor
 
 __all__ = [
     "Term", "LabTest", "ReferenceRange", "ThresholdRule", "CausalEdge", "CriterionItem",
-    "CriteriaSet", "Band", "PretestDefault", "KnowledgeBase", "compact", "expand", "load_knowledge", "ontology_dir", "ontology_files",
+    "CriteriaSet", "Band", "PretestDefault", "CandidateCategory", "Effect", "EvidenceRule", "Indication",
+    "TrendPart", "AlertRule", "KnowledgeBase", "compact", "expand", "load_knowledge", "ontology_dir", "ontology_files",
 ]
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "4"
+_CACHE_VERSION = "5"
 
 
 def compact(iri: str) -> str:
@@ -229,6 +230,91 @@ class CriteriaSet:
     order: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateCategory:
+    """A candidate syndrome of the report (DESIGN.md section 4): its category and class."""
+
+    category: str  # mas | primary_hlh | infection_hlh | malignancy_hlh | disease_flare | sepsis_dic
+    term: str
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    candidate: str  # the candidate's class, e.g. mkg:MAS
+    weight: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRule:
+    """One evidence rule for ranking candidates (core.ttl, section Candidate ranking).
+
+    ``kind`` is what the rule reads: criterion, condition, finding, gene, age,
+    signature, level or alert.
+    """
+
+    id: str
+    label: str
+    kind: str
+    effects: tuple[Effect, ...]
+    sources: tuple[str, ...]
+    comment: str
+    order: int = 0
+    criterion: str | None = None
+    status: str | None = None
+    conditions: tuple[str, ...] = ()
+    finding: str | None = None
+    absent: bool = False
+    gene_of: str | None = None
+    analyte: str | None = None  # a lab test
+    direction: str | None = None  # high | low (signature)
+    via: str | None = None
+    one_sided: bool = False  # the opposite direction is not evidence against
+    comparator: str | None = None  # level and age rules
+    threshold: Fraction | None = None
+    unit: str | None = None
+    attribute: str | None = None
+    alert: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Indication:
+    """A therapy used for a candidate syndrome, with its source (information, not dosing advice)."""
+
+    therapy: str
+    candidate: str
+    sources: tuple[str, ...]
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPart:
+    analyte: str  # a lab test
+    direction: str  # rising | falling
+    relative_change: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """A named alert (core.ttl, section Alerts): a discordance, a trend or a transition."""
+
+    code: str
+    label: str
+    kind: str  # discordance | trend | transition
+    severity: str
+    definition: str
+    sources: tuple[str, ...]
+    setting_note: str
+    order: int = 0
+    high_analytes: tuple[str, ...] = ()
+    not_high_analytes: tuple[str, ...] = ()
+    parts: tuple[TrendPart, ...] = ()
+    lookback_hours: Fraction | None = None
+    earlier_high: tuple[str, ...] = ()
+    any_alerts: tuple[str, ...] = ()
+    all_alerts: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class KnowledgeBase:
     """The compiled ontology.  Build it with :func:`load_knowledge`."""
@@ -241,6 +327,10 @@ class KnowledgeBase:
     codes: Mapping[str, str]  # lower-cased short name / CURIE -> term id
     genes_to_diseases: Mapping[str, tuple[str, ...]]
     tests_by_high_sign: Mapping[str, str]  # clinical/lab sign -> the lab test it is the high sign of
+    candidates: tuple[CandidateCategory, ...]
+    evidence: tuple[EvidenceRule, ...]
+    indications: tuple[Indication, ...]
+    alerts: tuple[AlertRule, ...]
     _ancestors: Mapping[str, frozenset[str]] = field(repr=False)
 
     def resolve_code(self, code: str) -> Term | None:

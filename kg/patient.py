@@ -67,17 +67,47 @@ class Condition:
     agent: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Medication:
+    """A medication as given; ``term`` is the ontology therapy it names (None if the ontology has none)."""
+
+    code: str
+    term: str | None
+    start: datetime | None = None
+
+
 @dataclass(frozen=True)
 class Patient:
     id: str
     age_years: Fraction | None
     sex: str | None
     conditions: tuple[Condition, ...]
-    medications: tuple[str, ...]
+    medications: tuple[Medication, ...]
     observations: tuple[Observation, ...]
     rejected: tuple[Rejected, ...]
     given: int
     notes: tuple[str, ...] = field(default=())
+
+
+def _medications(raw: Any, kb: KnowledgeBase, notes: list[str]) -> list[Medication]:
+    """Medications name ontology therapies (label or synonym); an unknown one is kept and noted."""
+    if not isinstance(raw, list) or not all(isinstance(m, dict) and isinstance(m.get("code"), str) for m in raw):
+        raise InputError("medications must be a list of objects with a string code")
+    out = []
+    for index, item in enumerate(raw):
+        start = item.get("start")
+        if start is not None:
+            try:
+                start = parse_time(start)
+            except ValueError as error:
+                raise InputError(f"medications[{index}].start: {error}") from None
+        term = kb.resolve_code(item["code"])
+        if term is None or term.kind != "Therapy":
+            notes.append(f"medication {item['code']!r} is not a therapy in the ontology: listed, not reasoned about")
+            out.append(Medication(item["code"], None, start))
+        else:
+            out.append(Medication(item["code"], term.id, start))
+    return out
 
 
 def parse_time(text: str) -> datetime:
@@ -145,9 +175,7 @@ def read_patient(data: Any, kb: KnowledgeBase, *, default_id: str = "patient") -
     if sex is not None and (not isinstance(sex, str) or sex.lower() not in {"female", "male", "other", "unknown"}):
         raise InputError(f"sex must be female, male, other or unknown, not {sex!r}")
     conditions, notes = _conditions(data.get("conditions", []), kb)
-    medications = data.get("medications", [])
-    if not isinstance(medications, list) or not all(isinstance(m, dict) and isinstance(m.get("code"), str) for m in medications):
-        raise InputError("medications must be a list of objects with a string code")
+    medications = _medications(data.get("medications", []), kb, notes)
     observations = data.get("observations")
     if not isinstance(observations, list):
         raise InputError("observations must be a list")
@@ -159,7 +187,7 @@ def read_patient(data: Any, kb: KnowledgeBase, *, default_id: str = "patient") -
             code = raw.get("code") if isinstance(raw, dict) and isinstance(raw.get("code"), str) else None
             rejected.append(Rejected(index, code, str(reason)))
     return Patient(id=str(patient_id), age_years=age, sex=sex.lower() if sex else None,
-                   conditions=tuple(conditions), medications=tuple(m["code"] for m in medications),
+                   conditions=tuple(conditions), medications=tuple(medications),
                    observations=tuple(used), rejected=tuple(rejected), given=len(observations), notes=tuple(notes))
 
 

@@ -54,7 +54,7 @@ def test_seed_explanations_come_out(engine):
 def test_ferritin_iron_trap_route_exists(engine):
     from kg.causal import Target
 
-    paths = engine.graph.explain(Target("ferritin", "mkg:Ferritin", 1, "high"), context=set(), others=[], limit=400)
+    paths = engine.graph.explain(Target("ferritin", "mkg:Ferritin", 1, "high"), context=set(), others=[], limit=12)
     texts = [p.to_dict(engine.kb)["text"] for p in paths]
     assert any("hepcidin" in t and "ferroportin" in t and "iron trap" in t for t in texts)
     assert any("heme iron release" in t for t in texts)

@@ -1,0 +1,87 @@
+"""Two syntheses of the ranked candidates: primary vs secondary HLH, and what to test next.
+
+>>> import kg
+>>> report = kg.Engine().explain({"id": "i", "age_years": 0.4, "observations": [
+...     {"code": "hlh-molecular-diagnosis", "present": True, "gene": "PRF1"}]})
+>>> origin = report.to_dict()["hlh_origin"]
+>>> origin["favoured"], origin["genes"][0]["gene"]
+('primary', 'PRF1')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .candidates import MOLECULAR
+from .findings import Finding, number
+from .knowledge import KnowledgeBase
+from .patient import Patient
+
+__all__ = ["hlh_origin", "next_tests"]
+
+PRIMARY = "primary_hlh"
+SECONDARY = ("mas", "infection_hlh", "malignancy_hlh")
+ORIGIN_KINDS = {"gene", "finding", "age", "condition"}  # the rules that speak to inherited vs acquired
+
+
+def hlh_origin(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], patient: Patient, findings: list[Finding],
+               criteria: list[dict[str, Any]]) -> dict[str, Any]:
+    """Primary (inherited) or secondary HLH: genes, age at onset, family history, the MH score, triggers."""
+    by_category = {c["category"]: c for c in candidates}
+    primary = by_category[PRIMARY]
+    secondary = min((by_category[c] for c in SECONDARY), key=lambda c: c["rank"])
+    favoured = ("primary" if primary["score"] > secondary["score"] else
+                "secondary" if primary["score"] < secondary["score"] else "undetermined")
+    genes = []
+    molecular = [f for f in findings if f.term == MOLECULAR]
+    for f in molecular:
+        gene = f.observation.gene
+        diseases = kb.genes_to_diseases.get(f"mkg:{gene}", ()) if gene else ()
+        genes.append({"gene": gene, "present": f.observation.present,
+                      "diseases": [{"id": d, "label": kb.terms[d].label} for d in diseases]})
+    family = [f.observation.present for f in findings if f.term == "mkg:FamilyHistoryOfHLH"]
+    mh = next((c for c in criteria if c["id"] == "mh_score"), None)
+    return {
+        "favoured": favoured,
+        "primary_score": primary["score"], "secondary": secondary["category"], "secondary_score": secondary["score"],
+        "genes": genes,
+        "genetic_testing": "reported" if molecular else "not reported",
+        "family_history": None if not family else any(family),
+        "age_at_onset_years": number(patient.age_years),
+        "mh_score": None if mh is None else {"status": mh["status"], "score": mh["score"],
+                                             "score_range": mh["score_range"], "cutoff": mh["cutoff"]},
+        "triggers": [{"code": c.code, "label": kb.terms[c.term].label, "status": c.status} for c in patient.conditions],
+        "basis": [e["text"] for c in (primary, secondary) for e in c["evidence"]
+                  if e["kind"] in ORIGIN_KINDS or e["rule"].startswith("mh_score")],
+    }
+
+
+def next_tests(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tests whose result would decide an indeterminate criteria set or separate the two leading candidates."""
+    reasons: dict[str, list[str]] = {}
+    for c in criteria:
+        if c["status"] != "indeterminate":
+            continue
+        criteria_set = kb.criteria_set(c["id"])
+        for item_id in c["would_decide"]:
+            item = criteria_set.items.get(item_id)
+            name = item.input_name if item is not None else None
+            if name is None:
+                continue
+            code = kb.terms[name].notation if name in kb.terms else name
+            reasons.setdefault(code or name, []).append(f"would decide {c['id']} (indeterminate)")
+    top = candidates[:2]
+    if len(top) == 2:
+        weights = [{o["rule"]: o for o in cand["open"]} for cand in top]
+        for rule_id in sorted(set(weights[0]) | set(weights[1])):
+            points = [w[rule_id]["points"] if rule_id in w else 0 for w in weights]
+            if points[0] == points[1]:
+                continue  # the same either way: does not separate them
+            entry = weights[0].get(rule_id) or weights[1][rule_id]
+            code = entry.get("analyte") or entry.get("finding")
+            if code is None:
+                continue
+            between = f"{top[0]['category']} vs {top[1]['category']}"
+            reasons.setdefault(code, []).append(f"separates {between} ({entry['label']})")
+    ranked = sorted(reasons.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [{"test": code, "why": sorted(set(why))} for code, why in ranked]
