@@ -57,19 +57,17 @@ def hlh_origin(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], patient: 
 
 
 def next_tests(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tests whose result would decide an indeterminate criteria set or separate the two leading candidates."""
-    reasons: dict[str, list[str]] = {}
+    """Tests whose result would decide an indeterminate criteria set or separate the two leading candidates.
+
+    Ordered by how much they would settle: the number of criteria sets they
+    could decide, then the number of ranking rules they would resolve.
+    """
+    decides: dict[str, list[str]] = {}
     for c in criteria:
-        if c["status"] != "indeterminate":
-            continue
-        criteria_set = kb.criteria_set(c["id"])
-        for item_id in c["would_decide"]:
-            item = criteria_set.items.get(item_id)
-            name = item.input_name if item is not None else None
-            if name is None:
-                continue
-            code = kb.terms[name].notation if name in kb.terms else name
-            reasons.setdefault(code or name, []).append(f"would decide {c['id']} (indeterminate)")
+        if c["status"] == "indeterminate":
+            for code in c["would_decide"]:
+                decides.setdefault(code, []).append(c["id"])
+    separates: dict[str, list[str]] = {}
     top = candidates[:2]
     if len(top) == 2:
         weights = [{o["rule"]: o for o in cand["open"]} for cand in top]
@@ -79,9 +77,16 @@ def next_tests(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], criteria:
                 continue  # the same either way: does not separate them
             entry = weights[0].get(rule_id) or weights[1][rule_id]
             code = entry.get("analyte") or entry.get("finding")
-            if code is None:
-                continue
-            between = f"{top[0]['category']} vs {top[1]['category']}"
-            reasons.setdefault(code, []).append(f"separates {between} ({entry['label']})")
-    ranked = sorted(reasons.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    return [{"test": code, "why": sorted(set(why))} for code, why in ranked]
+            if code is not None:
+                separates.setdefault(code, []).append(entry["label"])
+    out = []
+    for code in set(decides) | set(separates):
+        why = []
+        if code in decides:
+            why.append(f"would decide {', '.join(decides[code])}")
+        if code in separates:
+            why.append(f"separates {top[0]['category']} from {top[1]['category']}: {'; '.join(separates[code])}")
+        out.append({"test": code, "decides": decides.get(code, []), "separates": separates.get(code, []),
+                    "why": why})
+    out.sort(key=lambda t: (-len(t["decides"]), -len(t["separates"]), t["test"]))
+    return out

@@ -151,6 +151,12 @@ def _open(rule: EvidenceRule, kb: KnowledgeBase) -> dict[str, Any]:
 def _assess(rule: EvidenceRule, facts: _Facts, kb: KnowledgeBase) -> tuple[int, str] | None:
     """(sign, detail): +1 the rule holds, -1 a signature is contradicted, 0 it does not hold; None: cannot tell."""
     kind = rule.kind
+    if rule.max_age_years is not None:  # derived in a younger population: silent for older patients
+        age = facts.patient.age_years
+        if age is None:
+            return None
+        if age >= rule.max_age_years:
+            return 0, ""
     if kind == "criterion":
         status = facts.statuses.get(rule.criterion or "")
         if status == "indeterminate" and rule.status in {"met", "not_met"}:

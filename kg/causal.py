@@ -77,6 +77,7 @@ class CausalGraph:
         self.roots = frozenset(t.id for t in kb.terms.values() if t.root_cause and t.id in self.graph)
         self._to_node: dict[str, dict[tuple[str, int], int]] = {}
         self.from_roots = self._root_distances()
+        self._from_own: dict[frozenset[str], dict[tuple[str, int], int]] = {}
 
     def distances(self, node: str) -> dict[tuple[str, int], int]:
         """Steps from each (n, s) to ``node``, where s is the composed sign of that route."""
@@ -96,9 +97,9 @@ class CausalGraph:
         self._to_node[node] = dist
         return dist
 
-    def _root_distances(self) -> dict[tuple[str, int], int]:
-        """Steps from the nearest root to each (node, q), q the composed sign of that route."""
-        dist = {(root, 1): 0 for root in self.roots}
+    def _root_distances(self, roots: frozenset[str] | None = None) -> dict[tuple[str, int], int]:
+        """Steps from the nearest of ``roots`` (default: every root) to each (node, q), q the composed sign."""
+        dist = {(root, 1): 0 for root in (self.roots if roots is None else roots)}
         queue = deque(sorted(dist))
         while queue:
             current, product = queue.popleft()
@@ -108,6 +109,11 @@ class CausalGraph:
                     dist[state] = dist[(current, product)] + 1
                     queue.append(state)
         return dist
+
+    def _own_distances(self, roots: frozenset[str]) -> dict[tuple[str, int], int]:
+        if roots not in self._from_own:
+            self._from_own[roots] = self._root_distances(roots)
+        return self._from_own[roots]
 
     def signed_path(self, source: str, target: str, sign: int) -> tuple[CausalEdge, ...] | None:
         """The shortest path from ``source`` to ``target`` whose composed sign is ``sign`` (None if none).
@@ -123,17 +129,24 @@ class CausalGraph:
         """Does a change of ``node`` in direction ``sign`` move ``target`` its observed way?"""
         return (node, sign * target.sign) in self.distances(target.node) and node != target.node
 
-    def candidate_paths(self, target: Target) -> list[tuple[CausalEdge, ...]]:
-        """Every sign-consistent path from a root to the target within the step budget (unranked)."""
+    def candidate_paths(self, target: Target, *, context: frozenset[str] = frozenset()) -> list[tuple[CausalEdge, ...]]:
+        """Every sign-consistent path from a root to the target within the step budget (unranked).
+
+        When roots in the patient's ``context`` explain the target, only they
+        are searched and the budget counts from them (the patient's own
+        conditions, however long their chains, before any other root).
+        """
         if target.node not in self.graph:
             return []
         dist = self.distances(target.node)
-        reachable = [dist[(r, target.sign)] for r in self.roots if (r, target.sign) in dist]
+        own = frozenset(r for r in context & self.roots if (r, target.sign) in dist)
+        roots = own or self.roots
+        reachable = [dist[(r, target.sign)] for r in roots if (r, target.sign) in dist]
         if not reachable:
             return []
         budget = min(MAX_STEPS, min(reachable) + SLACK)
+        from_roots = self.from_roots if not own else self._own_distances(own)
         found: list[tuple[CausalEdge, ...]] = []
-        from_roots = self.from_roots
 
         # Depth-first backwards from the target, only through states that a root
         # reaches with the right sign within the remaining budget; a path is
@@ -141,7 +154,7 @@ class CausalGraph:
         def walk(node: str, needed: int, suffix: list[CausalEdge], visited: set[str]) -> None:
             if len(found) >= MAX_PATHS:
                 return
-            if node in self.roots and needed == target.sign and suffix:
+            if node in roots and needed == target.sign and suffix:
                 found.append(tuple(reversed(suffix)))
             if len(suffix) >= budget:
                 return
@@ -175,7 +188,8 @@ class CausalGraph:
         mechanisms -- heme iron and hepcidin for ferritin -- come before
         variants of the same chain further upstream).
         """
-        candidates = {t.code: self.candidate_paths(t) for t in targets}
+        own = frozenset(context)
+        candidates = {t.code: self.candidate_paths(t, context=own) for t in targets}
         candidates = {code: paths for code, paths in candidates.items() if paths}
         chosen = {code: min(paths, key=lambda p: _cost(p, context, frozenset())) for code, paths in candidates.items()}
         for _ in range(4):  # coordinate descent on the forest's size; a few rounds settle it
@@ -256,8 +270,10 @@ def _cost(edges: tuple[CausalEdge, ...], context: set[str], others: frozenset[tu
 
 
 def _diverse(ranked: list[tuple[CausalEdge, ...]], best: tuple[CausalEdge, ...], limit: int) -> list[tuple[CausalEdge, ...]]:
-    """``best``, then one path per route: each next path branches off the shown ones nearest the finding."""
+    """``best``, then one path per route: each next path branches off the shown ones nearest the
+    finding, and among equals brings the most mechanisms and mediators not shown yet."""
     shown, branches = [best], set()
+    seen = {e.subject for e in best}
     remaining = [p for p in ranked if p != best]
     while remaining and len(shown) < limit:
         pick = None
@@ -268,11 +284,14 @@ def _diverse(ranked: list[tuple[CausalEdge, ...]], best: tuple[CausalEdge, ...],
             branch = (path[len(path) - depth - 1].subject, path[len(path) - depth - 1].object, depth)
             if branch in branches:
                 continue
-            if pick is None or (depth, position) < pick[0]:
-                pick = ((depth, position), path, branch)
+            novel = len({e.subject for e in path} - seen)  # mechanisms and mediators not shown yet
+            key = (depth, -novel, position)
+            if pick is None or key < pick[0]:
+                pick = (key, path, branch)
         if pick is None:
             break
         shown.append(pick[1])
+        seen |= {e.subject for e in pick[1]}
         branches.add(pick[2])
         remaining.remove(pick[1])
     return shown

@@ -96,7 +96,8 @@ def evidence_rules(graph: rdflib.Graph) -> list[EvidenceRule]:
             analyte=_term(graph, node, M.analyte), direction=_text(graph, node, M.direction) or None,
             via=_term(graph, node, M.via), one_sided=bool(graph.value(node, M.oneSided)), comparator=_text(graph, node, M.comparator) or None,
             threshold=_fraction(graph, node, M.threshold), unit=_text(graph, node, M.unit) or None,
-            attribute=_text(graph, node, M.attribute) or None, alert=_text(graph, node, M.whenAlert) or None)
+            attribute=_text(graph, node, M.attribute) or None, alert=_text(graph, node, M.whenAlert) or None,
+            max_age_years=_fraction(graph, node, M.maxAgeYears))
         rules.append(_with_kind(rule))
     return sorted(rules, key=lambda r: (r.order, r.id))
 

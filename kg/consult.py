@@ -78,6 +78,8 @@ def _alerts(d: dict[str, Any], lines: list[str]) -> None:
     for alert in d["alerts"]:
         mark = "!" if alert["severity"] == "warning" else "i"
         lines.append(f"  {mark} [{alert['code']}] {alert['message']}")
+        for chain in alert.get("explanation", [])[:2]:
+            lines.append(f"      why: {chain['text']}")
 
 
 def _criteria(d: dict[str, Any], lines: list[str]) -> None:
@@ -147,6 +149,8 @@ def _next(d: dict[str, Any], lines: list[str]) -> None:
     lines += ["", "WHAT TO TEST NEXT"]
     for test in d["next_tests"][:8]:
         lines.append(f"  - {test['test']}: {'; '.join(test['why'])}")
+    if len(d["next_tests"]) > 8:
+        lines.append(f"  (and {len(d['next_tests']) - 8} more in the JSON report)")
 
 
 def _range(values: list) -> str:

@@ -105,6 +105,7 @@ class Engine:
         series = lab_series(patient, when, self.kb)
         alerts = evaluate_alerts(self.kb.alerts, series=series, findings=findings, patient=patient, kb=self.kb,
                                  in_force=in_force)
+        self._explain_discordances(alerts, targets, context)
         candidates = rank_candidates(self.kb, self.graph, patient=patient, findings=findings, criteria=criteria,
                                      alerts=alerts)
         data = {
@@ -138,6 +139,28 @@ class Engine:
             "ontology": {"digest": self.kb.digest},
         }
         return Report(data)
+
+    def _explain_discordances(self, alerts: list[dict[str, Any]], targets: list[Target], context: set[str]) -> None:
+        """Why a lab is not high when it would be expected to be: its chains of negative sign.
+
+        The ESR of MAS is the case in point: its reference range starts at 0,
+        so it is never flagged low, yet the paradox is that it falls.  The
+        alert carries the chains (fibrinogen consumed -> fewer rouleaux ->
+        smaller settling radius -> slower settling), chosen with the patient's
+        other findings.
+        """
+        rules = {r.code: r for r in self.kb.alerts}
+        for alert in alerts:
+            rule = rules[alert["code"]]
+            if rule.kind != "discordance":
+                continue
+            chains = []
+            for test_id in rule.not_high_analytes:
+                test = self.kb.lab_tests[test_id]
+                target = Target(test.notation, test.measures, -1, "not high")
+                paths = self.graph.explain(target, context=context, others=targets, limit=3)
+                chains += [{"finding": test.notation, **p.to_dict(self.kb)} for p in paths]
+            alert["explanation"] = chains
 
     def _target(self, finding: Finding) -> Target | None:
         if not finding.abnormal:

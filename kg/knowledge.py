@@ -34,7 +34,7 @@ __all__ = [
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "5"
+_CACHE_VERSION = "6"
 
 
 def compact(iri: str) -> str:
@@ -275,6 +275,7 @@ class EvidenceRule:
     unit: str | None = None
     attribute: str | None = None
     alert: str | None = None
+    max_age_years: Fraction | None = None  # the rule speaks only for patients younger than this
 
 
 @dataclass(frozen=True, slots=True)

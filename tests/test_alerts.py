@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from conftest import patient
@@ -142,3 +144,16 @@ def test_alert_settings_are_read_from_the_ontology(engine):
     assert {"esr-crp-discordance", "falling-platelets", "falling-fibrinogen", "rising-ferritin",
             "flare-to-mas-transition", "consumption-resolving"} <= set(rules)
     assert all(r.setting_note for r in rules.values() if r.kind != "discordance")
+
+
+def test_the_discordance_alert_explains_why_the_esr_is_not_high(engine):
+    """ESR's range starts at 0, so it is never flagged low; the alert carries the v ∝ r² chain instead."""
+    fired = alerts(engine, [lab("crp", 120, "mg/L", 5), lab("esr", 8, "mm/h", 5), lab("fibrinogen", 1.1, "g/L", 5)])
+    chains = fired["esr-crp-discordance"]["explanation"]
+    assert chains and all(c["finding"] == "esr" for c in chains)
+    nodes = [[s["to"] for s in c["steps"]] for c in chains]
+    assert any(n[-4:] == ["mkg:Fibrinogen", "mkg:RouleauxFormation", "mkg:SettlingRadius",
+                          "mkg:ErythrocyteSedimentation"] for n in nodes)
+    for chain in chains:
+        signs = [1 if s["sign"] == "+" else -1 for s in chain["steps"]]
+        assert math.prod(signs) == -1 and all(s["sources"] for s in chain["steps"])
