@@ -130,6 +130,8 @@ def test_consumption_resolving_after_cytokine_blockade(engine):
     fired = alerts(engine, observations, medications=[{"code": "anakinra", "start": "2024-03-01T12:00:00Z"}])
     alert = fired["consumption-resolving"]
     assert alert["severity"] == "info"
+    assert [m["therapy"] for m in alert["therapies_started"]] == ["mkg:Anakinra"]
+    assert "anakinra from 2024-03-01T12:00:00Z" in alert["message"]
     assert {e["code"]: e["direction"] for e in alert["evidence"]} == {"fibrinogen": "rising", "d-dimer": "falling"}
 
 

@@ -139,3 +139,25 @@ def test_malformed_criteria_data_is_a_clear_error(tmp_path):
     result = run("check", "--ontology", str(copy), "--no-reasoner")
     assert result.returncode == 1 and "criteria cannot be compiled" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_check_catches_broken_ranking_knowledge(tmp_path):
+    """A signature the causal graph cannot produce, an effect on a non-candidate, an alert on a non-lab."""
+    copy = tmp_path / "ontology"
+    shutil.copytree(ROOT / "ontology", copy)
+    candidates = copy / "candidates.ttl"
+    text = candidates.read_text()
+    text = text.replace('mkg:direction "high" ; mkg:via mkg:HepaticAcutePhaseResponse ;\n'
+                        '    mkg:effect [ mkg:candidate mkg:SJIAFlare ; mkg:weight 3 ]',
+                        'mkg:direction "low" ; mkg:via mkg:HepaticAcutePhaseResponse ;\n'
+                        '    mkg:effect [ mkg:candidate mkg:Ferritin ; mkg:weight 3 ]', 1)
+    candidates.write_text(text)
+    alerts = copy / "alerts.ttl"
+    alerts.write_text(alerts.read_text().replace(
+        'mkg:trendPart [ mkg:analyte mkg:PlateletCountTest ;', 'mkg:trendPart [ mkg:analyte mkg:Platelet ;', 1))
+    result = run("check", "--ontology", str(copy), "--no-reasoner")
+    assert result.returncode == 1
+    assert ("sig-flare-platelets-high: no low-signed path in the causal graph from mkg:HepaticAcutePhaseResponse "
+            "to mkg:Platelet") in result.stdout
+    assert "effect on mkg:Ferritin, which is not a candidate category" in result.stdout
+    assert "alert falling-platelets: mkg:Platelet is not a lab test" in result.stdout
