@@ -26,12 +26,19 @@ ORIGIN_KINDS = {"gene", "finding", "age", "condition"}  # the rules that speak t
 
 def hlh_origin(kb: KnowledgeBase, *, candidates: list[dict[str, Any]], patient: Patient, findings: list[Finding],
                criteria: list[dict[str, Any]]) -> dict[str, Any]:
-    """Primary (inherited) or secondary HLH: genes, age at onset, family history, the MH score, triggers."""
+    """Primary (inherited) or secondary HLH: genes, age at onset, family history, the MH score, triggers.
+
+    ``favoured`` is primary, secondary, undetermined (equal evidence) or
+    not_hlh (no HLH-family candidate has positive evidence).
+    """
     by_category = {c["category"]: c for c in candidates}
     primary = by_category[PRIMARY]
     secondary = min((by_category[c] for c in SECONDARY), key=lambda c: c["rank"])
-    favoured = ("primary" if primary["score"] > secondary["score"] else
-                "secondary" if primary["score"] < secondary["score"] else "undetermined")
+    if max(primary["score"], secondary["score"]) <= 0:
+        favoured = "not_hlh"  # no HLH-family candidate is supported: the question does not arise
+    else:
+        favoured = ("primary" if primary["score"] > secondary["score"] else
+                    "secondary" if primary["score"] < secondary["score"] else "undetermined")
     genes = []
     molecular = [f for f in findings if f.term == MOLECULAR]
     for f in molecular:

@@ -66,7 +66,9 @@ def _assessment(d: dict[str, Any], lines: list[str]) -> None:
         genes = ", ".join(g["gene"] or "no pathogenic variant" for g in origin["genes"]) or "genetic testing not reported"
         family = {None: "not reported", True: "positive", False: "negative"}[origin["family_history"]]
         age = "unknown" if origin["age_at_onset_years"] is None else f"{origin['age_at_onset_years']:g} years"
-        lines.append(f"  primary vs secondary HLH: {origin['favoured']} favoured (primary_hlh {origin['primary_score']:g} "
+        verdict = "does not arise (no HLH-family candidate is supported)" if origin["favoured"] == "not_hlh" \
+            else f"{origin['favoured']} favoured"
+        lines.append(f"  primary vs secondary HLH: {verdict} (primary_hlh {origin['primary_score']:g} "
                      f"vs {origin['secondary']} {origin['secondary_score']:g}); genes: {genes}; family history: "
                      f"{family}; age at onset {age}{mh_text}")
 

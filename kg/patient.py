@@ -244,7 +244,8 @@ def _observation(index: int, raw: Any, kb: KnowledgeBase) -> Observation:
         return _finding(index, raw, kb, term.id, time, code)
     if term.kind == "LabSign":
         raise _Reject(f"{code!r} is a laboratory sign: give the laboratory value with its unit")
-    raise _Reject(f"{code!r} is a {term.kind.lower()}, not an observation (put conditions under 'conditions')")
+    where = "medications" if term.kind == "Therapy" else "conditions"
+    raise _Reject(f"{code!r} is a {term.kind.lower()}, not an observation (put it under '{where}')")
 
 
 def _lab(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datetime | None, given: str) -> Observation:

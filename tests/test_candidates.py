@@ -98,6 +98,10 @@ def test_secondary_hlh_when_genetics_are_negative(engine):
     assert report["hlh_origin"]["genetic_testing"] == "reported"
 
 
+def test_no_primary_vs_secondary_question_in_a_plain_flare(engine):
+    assert engine.explain(patient(FLARE)).to_dict()["hlh_origin"]["favoured"] == "not_hlh"
+
+
 def test_weights_are_read_from_the_ontology(tmp_path):
     """Change one weight in a copy of the ontology and the ranking follows."""
     copy = tmp_path / "ontology"
@@ -154,3 +158,10 @@ def test_consult_note_reads_in_order(engine):
     assert positions == sorted(positions)
     assert "1. macrophage activation syndrome [mas]" in text
     assert "not dosing advice" in text
+
+
+def test_a_therapy_given_as_an_observation_is_rejected_with_its_place(engine):
+    report = engine.explain(patient(MAS + [{"code": "anakinra", "present": True}])).to_dict()
+    rejected = report["observations"]["rejected"]
+    assert len(rejected) == 1 and "put it under 'medications'" in rejected[0]["reason"]
+    assert report["observations"]["used"] + len(rejected) == report["observations"]["given"]
