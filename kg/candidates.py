@@ -94,6 +94,7 @@ def rank_candidates(kb: KnowledgeBase, graph: CausalGraph, *, patient: Patient, 
     open_rules: dict[str, list[dict[str, Any]]] = {c.term: [] for c in kb.candidates}
     for rule in kb.evidence:
         outcome = _assess(rule, facts, kb)
+        path = _signature_path(rule, graph, kb) if outcome and outcome[0] and rule.kind == "signature" else ()
         for effect in rule.effects:
             if effect.candidate not in by_term:
                 continue
@@ -104,7 +105,6 @@ def rank_candidates(kb: KnowledgeBase, graph: CausalGraph, *, patient: Patient, 
             if sign == 0:
                 continue
             points = effect.weight * sign
-            path = _signature_path(rule, sign, graph, kb) if rule.kind == "signature" else ()
             by_term[effect.candidate].append(Evidence(rule, points, _evidence_text(rule, sign, text, effect.candidate, kb), path))
     ranked = []
     for category in kb.candidates:
@@ -238,7 +238,7 @@ def _compare(value: Fraction, comparator: str, threshold: Fraction | None) -> bo
             ">=": value >= threshold}.get(comparator, False)
 
 
-def _signature_path(rule: EvidenceRule, sign: int, graph: CausalGraph, kb: KnowledgeBase) -> tuple:
+def _signature_path(rule: EvidenceRule, graph: CausalGraph, kb: KnowledgeBase) -> tuple:
     """How the candidate's mechanism moves the lab the predicted way (the path the check verified)."""
     node = kb.lab_tests[rule.analyte].measures  # type: ignore[index]
     predicted = 1 if rule.direction == "high" else -1

@@ -24,6 +24,7 @@ __all__ = ["CausalGraph", "Path", "Target", "edge_graph", "signed_path"]
 MAX_STEPS = 14
 SLACK = 4
 MAX_PATHS = 400
+PATH_CACHE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class CausalGraph:
         self._to_node: dict[str, dict[tuple[str, int], int]] = {}
         self.from_roots = self._root_distances()
         self._from_own: dict[frozenset[str], dict[tuple[str, int], int]] = {}
+        # paths depend only on (node, sign, the patient's own roots): shared by findings, alerts and patients
+        self._paths: dict[tuple[str, int, frozenset[str]], tuple[tuple[CausalEdge, ...], ...]] = {}
 
     def distances(self, node: str) -> dict[tuple[str, int], int]:
         """Steps from each (n, s) to ``node``, where s is the composed sign of that route."""
@@ -112,6 +115,8 @@ class CausalGraph:
 
     def _own_distances(self, roots: frozenset[str]) -> dict[tuple[str, int], int]:
         if roots not in self._from_own:
+            if len(self._from_own) >= PATH_CACHE:
+                self._from_own.clear()
             self._from_own[roots] = self._root_distances(roots)
         return self._from_own[roots]
 
@@ -129,7 +134,8 @@ class CausalGraph:
         """Does a change of ``node`` in direction ``sign`` move ``target`` its observed way?"""
         return (node, sign * target.sign) in self.distances(target.node) and node != target.node
 
-    def candidate_paths(self, target: Target, *, context: frozenset[str] = frozenset()) -> list[tuple[CausalEdge, ...]]:
+    def candidate_paths(self, target: Target, *,
+                        context: frozenset[str] = frozenset()) -> tuple[tuple[CausalEdge, ...], ...]:
         """Every sign-consistent path from a root to the target within the step budget (unranked).
 
         When roots in the patient's ``context`` explain the target, only they
@@ -137,13 +143,16 @@ class CausalGraph:
         conditions, however long their chains, before any other root).
         """
         if target.node not in self.graph:
-            return []
+            return ()
         dist = self.distances(target.node)
         own = frozenset(r for r in context & self.roots if (r, target.sign) in dist)
         roots = own or self.roots
         reachable = [dist[(r, target.sign)] for r in roots if (r, target.sign) in dist]
         if not reachable:
-            return []
+            return ()
+        key = (target.node, target.sign, own)
+        if key in self._paths:
+            return self._paths[key]
         budget = min(MAX_STEPS, min(reachable) + SLACK)
         from_roots = self.from_roots if not own else self._own_distances(own)
         found: list[tuple[CausalEdge, ...]] = []
@@ -173,7 +182,10 @@ class CausalGraph:
                 suffix.pop()
 
         walk(target.node, 1, [], {target.node})
-        return sorted(set(found), key=_edge_key)
+        if len(self._paths) >= PATH_CACHE:  # the graph never changes; only the cache's size is bounded
+            self._paths.clear()
+        self._paths[key] = tuple(sorted(set(found), key=_edge_key))
+        return self._paths[key]
 
     def explain_all(self, targets: list[Target], *, context: set[str], limit: int = 5) -> dict[str, list[Path]]:
         """The best paths for every target at once, chosen as a parsimonious cover.

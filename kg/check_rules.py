@@ -13,8 +13,7 @@ import rdflib
 from .causal import edge_graph, signed_path
 from rdflib import RDF
 
-from .compile import M, _edges, _lab_tests, _terms
-from .compile_rules import alert_rules, candidate_categories, evidence_rules, indications
+from .compile import M, _edges, _lab_tests, _terms, alert_rules, candidate_categories, evidence_rules, indications
 from .units import UnitError, quantity_kind
 
 __all__ = ["ranking_problems", "CATEGORIES"]

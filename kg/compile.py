@@ -1,4 +1,5 @@
-"""Compile the ontology's RDF into the engine's indexed form (see knowledge.py)."""
+"""Compile the ontology's RDF into the engine's indexed form (see knowledge.py): terms, lab tests,
+causal edges, criteria, and the ranking knowledge (candidates, evidence rules, indications, alerts)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from rdflib.namespace import SKOS
 
 from .errors import OntologyError
 from .knowledge import (
-    MKG, Band, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
+    MKG, AlertRule, Band, CandidateCategory, Effect, EvidenceRule, Indication, TrendPart, CausalEdge, CriteriaSet, CriterionItem, FrozenDict, KnowledgeBase, LabTest,
     PretestDefault, ReferenceRange, Term, ThresholdRule, compact, expand,
 )
-from .compile_rules import alert_rules, candidate_categories, evidence_rules, indications
 from .units import MolarFactor
 
-__all__ = ["compile_graph", "read_graph"]
+__all__ = ["compile_graph", "read_graph", "alert_rules", "candidate_categories", "evidence_rules", "indications"]
 
 M = rdflib.Namespace(MKG)
 OBO = rdflib.Namespace("http://purl.obolibrary.org/obo/")
@@ -264,6 +264,92 @@ def _codes(terms: dict[str, Term]) -> dict[str, str]:
         if term.notation:
             codes[term.notation.lower()] = term.id
     return codes
+
+
+# ---- ranking knowledge (core.ttl, sections Candidate ranking and Alerts)
+
+def _term(graph: rdflib.Graph, node, prop) -> str | None:
+    value = graph.value(node, prop)
+    return compact(str(value)) if isinstance(value, URIRef) else None
+
+
+def _term_list(graph: rdflib.Graph, node, prop) -> tuple[str, ...]:
+    return tuple(sorted(compact(str(v)) for v in graph.objects(node, prop) if isinstance(v, URIRef)))
+
+
+def _texts(graph: rdflib.Graph, node, prop) -> tuple[str, ...]:
+    return tuple(sorted(str(v) for v in graph.objects(node, prop)))
+
+
+def _local(node) -> str:
+    return str(node).rsplit("/", 1)[-1]
+
+
+def candidate_categories(graph: rdflib.Graph) -> list[CandidateCategory]:
+    found = [CandidateCategory(category=str(category), term=compact(str(cls)), order=_order(graph, cls))
+             for cls, category in graph.subject_objects(M.candidateCategory)]
+    return sorted(found, key=lambda c: (c.order, c.category))
+
+
+def evidence_rules(graph: rdflib.Graph) -> list[EvidenceRule]:
+    rules = []
+    for node in graph.subjects(RDF.type, M.EvidenceRule):
+        effects = []
+        for effect in graph.objects(node, M.effect):
+            candidate, weight = _term(graph, effect, M.candidate), _decimal(graph.value(effect, M.weight))
+            if candidate is None or weight is None:
+                raise ValueError(f"evidence rule {_local(node)}: an effect needs mkg:candidate and mkg:weight")
+            effects.append(Effect(candidate=candidate, weight=weight))
+        rule = EvidenceRule(
+            id=_local(node), label=_text(graph, node, RDFS.label),
+            effects=tuple(sorted(effects, key=lambda e: e.candidate)), sources=_texts(graph, node, OIO.source),
+            comment=_text(graph, node, RDFS.comment), order=_order(graph, node),
+            criterion=_text(graph, node, M.whenCriterion) or None, status=_text(graph, node, M.whenStatus) or None,
+            conditions=_term_list(graph, node, M.whenCondition), finding=_term(graph, node, M.whenFinding),
+            absent=bool(graph.value(node, M.whenAbsent)), gene_of=_term(graph, node, M.whenGeneOf),
+            analyte=_term(graph, node, M.analyte), direction=_text(graph, node, M.direction) or None,
+            via=_term(graph, node, M.via), one_sided=bool(graph.value(node, M.oneSided)), comparator=_text(graph, node, M.comparator) or None,
+            threshold=_decimal(graph.value(node, M.threshold)), unit=_text(graph, node, M.unit) or None,
+            attribute=_text(graph, node, M.attribute) or None, alert=_text(graph, node, M.whenAlert) or None,
+            max_age_years=_decimal(graph.value(node, M.maxAgeYears)))
+        if not rule.kind:
+            raise ValueError(f"evidence rule {rule.id} has no condition")
+        rules.append(rule)
+    return sorted(rules, key=lambda r: (r.order, r.id))
+
+
+def indications(graph: rdflib.Graph) -> list[Indication]:
+    found = []
+    for therapy, node in graph.subject_objects(M.indication):
+        candidate = _term(graph, node, M.candidate)
+        if candidate is None:
+            raise ValueError(f"an indication of {compact(str(therapy))} has no mkg:candidate")
+        found.append(Indication(therapy=compact(str(therapy)), candidate=candidate,
+                                sources=_texts(graph, node, OIO.source), comment=_text(graph, node, RDFS.comment)))
+    return sorted(found, key=lambda i: (i.candidate, i.therapy))
+
+
+def alert_rules(graph: rdflib.Graph) -> list[AlertRule]:
+    rules = []
+    for node in graph.subjects(RDF.type, M.AlertRule):
+        parts = []
+        for part in graph.objects(node, M.trendPart):
+            analyte, change = _term(graph, part, M.analyte), _decimal(graph.value(part, M.relativeChange))
+            direction = _text(graph, part, M.direction)
+            if analyte is None or change is None or direction not in ("rising", "falling"):
+                raise ValueError(f"alert {_local(node)}: a trend part needs mkg:analyte, mkg:direction rising|falling "
+                                 "and mkg:relativeChange")
+            parts.append(TrendPart(analyte=analyte, direction=direction, relative_change=change))
+        rules.append(AlertRule(
+            code=_text(graph, node, M.alertCode), label=_text(graph, node, RDFS.label),
+            kind=_text(graph, node, M.alertKind), severity=_text(graph, node, M.severity) or "warning",
+            definition=_text(graph, node, DEFINITION), sources=_texts(graph, node, OIO.source),
+            setting_note=_text(graph, node, M.settingNote), order=_order(graph, node),
+            high_analytes=_term_list(graph, node, M.highAnalyte), not_high_analytes=_term_list(graph, node, M.notHighAnalyte),
+            parts=tuple(sorted(parts, key=lambda p: p.analyte)), lookback_hours=_decimal(graph.value(node, M.lookbackHours)),
+            earlier_high=_term_list(graph, node, M.earlierHigh), any_alerts=_texts(graph, node, M.anyAlert),
+            all_alerts=_texts(graph, node, M.allAlert)))
+    return sorted(rules, key=lambda r: (r.order, r.code))
 
 
 def compile_graph(files: list[Path], digest: str) -> KnowledgeBase:

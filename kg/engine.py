@@ -106,7 +106,6 @@ class Engine:
         alerts = evaluate_alerts(self.kb.alerts, series=series, findings=findings, patient=patient, kb=self.kb,
                                  in_force=in_force)
         self._explain_discordances(alerts, targets, context)
-        _therapies_during(alerts, patient)
         candidates = rank_candidates(self.kb, self.graph, patient=patient, findings=findings, criteria=criteria,
                                      alerts=alerts)
         data = {
@@ -187,22 +186,6 @@ class Engine:
             if obs.kind == "finding" and obs.present and obs.gene:
                 context.update(self.kb.genes_to_diseases.get(f"mkg:{obs.gene}", ()))
         return context
-
-
-def _therapies_during(alerts: list[dict[str, Any]], patient: Patient) -> None:
-    """Name the therapies started within a trend's interval: the change may be their effect."""
-    for alert in alerts:
-        spans = [(e["from"]["time"], e["to"]["time"]) for e in alert["evidence"] if "from" in e and "to" in e]
-        if not spans:
-            continue
-        start, end = parse_time(min(s for s, _ in spans)), parse_time(max(e for _, e in spans))
-        started = [m for m in patient.medications if m.start is not None and start <= m.start <= end]
-        if started:
-            alert["therapies_started"] = [{"code": m.code, "therapy": m.term,
-                                           "start": m.start.isoformat().replace("+00:00", "Z")}  # type: ignore[union-attr]
-                                          for m in started]
-            names = ", ".join(f"{m.code} from {m.start.isoformat().replace('+00:00', 'Z')}" for m in started)  # type: ignore[union-attr]
-            alert["message"] += f" (started in this interval: {names})"
 
 
 def _pretests(pretest: float | dict[str, float] | None, kb: KnowledgeBase) -> dict[str, Fraction]:

@@ -34,7 +34,7 @@ __all__ = [
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "6"
+_CACHE_VERSION = "7"
 
 
 def compact(iri: str) -> str:
@@ -255,7 +255,6 @@ class EvidenceRule:
 
     id: str
     label: str
-    kind: str
     effects: tuple[Effect, ...]
     sources: tuple[str, ...]
     comment: str
@@ -276,6 +275,13 @@ class EvidenceRule:
     attribute: str | None = None
     alert: str | None = None
     max_age_years: Fraction | None = None  # the rule speaks only for patients younger than this
+
+    @property
+    def kind(self) -> str:
+        """What the rule reads (from which condition it carries); "" when it carries none."""
+        return ("criterion" if self.criterion else "condition" if self.conditions else "gene" if self.gene_of
+                else "finding" if self.finding else "alert" if self.alert else "age" if self.attribute
+                else "signature" if self.analyte and self.direction else "level" if self.analyte else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ the peak and the nadir, and the times.  Alerts are read from the ontology
 a *trend* (every part: the latest value has moved by a relative change from the
 peak or nadir of the look-back before it) and a *transition* (an earlier high
 value, then other alerts).  Relative changes and look-backs are engine settings
-in the ontology, not validated cut-offs.  Censored values (``>``/``<``) take no
+in the ontology, not validated cut-offs; a trend names the therapies started
+within its interval.  Censored values (``>``/``<``) take no
 part in changes: they are listed, never read as numbers.
 
 >>> from kg.knowledge import load_knowledge
@@ -26,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterable
 
 from .findings import Finding, interpret, number
 from .knowledge import AlertRule, KnowledgeBase
@@ -88,12 +89,12 @@ class Series:
         return Change(self.points[0], self.latest)
 
     @property
-    def peak(self) -> Point:  # the earliest of equal highs
-        return max(self.points, key=lambda p: (p.value, -p.time.timestamp()))
+    def peak(self) -> Point:
+        return _peak(self.points)
 
     @property
     def nadir(self) -> Point:
-        return min(self.points, key=lambda p: (p.value, p.time.timestamp()))
+        return _nadir(self.points)
 
     @property
     def change_from_peak(self) -> Change:
@@ -107,6 +108,14 @@ class Series:
         """The values strictly before ``end`` and within ``hours`` of it."""
         earliest = end.time - timedelta(hours=float(hours)) if hours is not None else None
         return [p for p in self.points if p.time < end.time and (earliest is None or p.time >= earliest)]
+
+
+def _peak(points: Iterable[Point]) -> Point:  # the earliest of equal highs
+    return max(points, key=lambda p: (p.value, -p.time.timestamp()))
+
+
+def _nadir(points: Iterable[Point]) -> Point:  # the earliest of equal lows
+    return min(points, key=lambda p: (p.value, p.time.timestamp()))
 
 
 def _iso(moment: datetime) -> str:
@@ -162,7 +171,7 @@ def evaluate_alerts(rules: tuple[AlertRule, ...], *, series: dict[str, Series], 
         if rule.kind == "discordance":
             alert = _discordance(rule, at_now, kb)
         elif rule.kind == "trend":
-            alert = _trend(rule, series, kb, in_force)
+            alert = _trend(rule, series, kb, in_force, patient)
         elif rule.kind == "transition":
             alert = _transition(rule, series, fired, patient, kb, in_force)
         else:
@@ -184,7 +193,7 @@ def _value_text(value: Fraction, unit: str) -> str:
 
 def _discordance(rule: AlertRule, at_now: dict[str, Finding], kb: KnowledgeBase) -> dict[str, Any] | None:
     wanted = [(t, {"high"}) for t in rule.high_analytes] + [(t, {"normal", "low"}) for t in rule.not_high_analytes]
-    evidence = []
+    evidence, parts = [], []
     for test, allowed in wanted:
         finding = at_now.get(test)
         if finding is None or finding.interpretation not in allowed or finding.value is None:
@@ -192,8 +201,8 @@ def _discordance(rule: AlertRule, at_now: dict[str, Finding], kb: KnowledgeBase)
         evidence.append({"code": finding.code, "value": number(finding.value), "unit": finding.unit,
                          "interpretation": finding.interpretation,
                          "time": _iso(finding.observation.time) if finding.observation.time else None})
-    parts = [f"{kb.lab_tests[t].notation.upper()} {e['interpretation']} ({_value_text(Fraction(str(e['value'])), e['unit'])})"
-             for (t, _), e in zip(wanted, evidence)]
+        parts.append(f"{kb.lab_tests[test].notation.upper()} {finding.interpretation} "
+                     f"({_value_text(finding.value, finding.unit or '')})")
     return _alert(rule, f"{rule.label}: " + " while ".join(parts), evidence)
 
 
@@ -203,17 +212,16 @@ def _moved(series: Series, direction: str, change: Fraction, lookback: Fraction 
     if not earlier:
         return None
     if direction == "falling":
-        reference = max(earlier, key=lambda p: (p.value, -p.time.timestamp()))
-        moved = Change(reference, series.latest)
-        return moved if reference.value > 0 and -moved.absolute >= change * reference.value else None
-    reference = min(earlier, key=lambda p: (p.value, p.time.timestamp()))
+        moved = Change(_peak(earlier), series.latest)
+        return moved if moved.start.value > 0 and -moved.absolute >= change * moved.start.value else None
+    reference = _nadir(earlier)
     moved = Change(reference, series.latest)
     return moved if moved.absolute > 0 and moved.absolute >= change * reference.value else None
 
 
-def _trend(rule: AlertRule, series: dict[str, Series], kb: KnowledgeBase,
-           in_force: set[int]) -> dict[str, Any] | None:
-    texts, evidence = [], []
+def _trend(rule: AlertRule, series: dict[str, Series], kb: KnowledgeBase, in_force: set[int],
+           patient: Patient) -> dict[str, Any] | None:
+    texts, evidence, moves = [], [], []
     for part in rule.parts:
         s = series.get(part.analyte)
         if s is None or s.latest.observation.index not in in_force:
@@ -228,7 +236,17 @@ def _trend(rule: AlertRule, series: dict[str, Series], kb: KnowledgeBase,
                      f"({_iso(moved.start.time)}) to {_value_text(moved.end.value, s.unit)} ({_iso(moved.end.time)})")
         evidence.append({"code": s.code, "unit": s.unit, "direction": part.direction,
                          "threshold": float(part.relative_change), **moved.to_dict()})
-    return _alert(rule, f"{rule.label}: " + "; ".join(texts), evidence)
+        moves.append(moved)
+    alert = _alert(rule, f"{rule.label}: " + "; ".join(texts), evidence)
+    # a therapy started within the interval may be why the lab moved
+    start, end = min(m.start.time for m in moves), max(m.end.time for m in moves)
+    started = [m for m in patient.medications if m.start is not None and start <= m.start <= end]
+    if started:
+        alert["therapies_started"] = [{"code": m.code, "therapy": m.term, "start": _iso(m.start)}  # type: ignore[arg-type]
+                                      for m in started]
+        names = ", ".join(f"{m.code} from {_iso(m.start)}" for m in started)  # type: ignore[arg-type]
+        alert["message"] += f" (started in this interval: {names})"
+    return alert
 
 
 def _transition(rule: AlertRule, series: dict[str, Series], fired: dict[str, dict[str, Any]], patient: Patient,

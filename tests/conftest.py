@@ -20,3 +20,12 @@ def patient(observations, *, conditions=(("sJIA", "confirmed"),), age=7.0, **ext
             "observations": list(observations)}
     data.update(extra)
     return data
+
+
+def ontology_copy(tmp_path: Path) -> Path:
+    """A private copy of the ontology for tests that edit it."""
+    import shutil
+
+    copy = tmp_path / "ontology"
+    shutil.copytree(ROOT / "ontology", copy)
+    return copy

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 
 import pytest
 
 import kg
-from conftest import ROOT, patient
+from conftest import ontology_copy, patient
 
 
 def lab(code, value, unit, **extra):
@@ -104,8 +103,7 @@ def test_no_primary_vs_secondary_question_in_a_plain_flare(engine):
 
 def test_weights_are_read_from_the_ontology(tmp_path):
     """Change one weight in a copy of the ontology and the ranking follows."""
-    copy = tmp_path / "ontology"
-    shutil.copytree(ROOT / "ontology", copy)
+    copy = ontology_copy(tmp_path)
     engine = kg.Engine(ontology=copy)
     before = ranking(engine.explain(patient(FLARE)))
     text = (copy / "candidates.ttl").read_text()

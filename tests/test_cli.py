@@ -1,13 +1,12 @@
 """The command line, run as a user would (subprocess), on examples and on bad input."""
 
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ontology_copy
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json") if p.name != "expected.json")
 
@@ -86,8 +85,7 @@ def test_check_passes_on_the_ontology():
 
 
 def test_check_fails_on_a_broken_copy(tmp_path):
-    copy = tmp_path / "ontology"
-    shutil.copytree(ROOT / "ontology", copy)
+    copy = ontology_copy(tmp_path)
     causal = copy / "causal.ttl"
     text = causal.read_text()
     # drop the provenance of one edge and the label of one class
@@ -108,8 +106,7 @@ def test_check_fails_on_a_broken_copy(tmp_path):
 
 
 def test_check_catches_broken_criteria(tmp_path):
-    copy = tmp_path / "ontology"
-    shutil.copytree(ROOT / "ontology", copy)
+    copy = ontology_copy(tmp_path)
     hscore = copy / "criteria" / "hscore.ttl"
     text = hscore.read_text()
     text = text.replace('mkg:comparator ">" ; mkg:threshold "6000"', 'mkg:comparator "=>" ; mkg:threshold "6000"', 1)
@@ -132,8 +129,7 @@ def test_check_catches_broken_criteria(tmp_path):
 
 
 def test_malformed_criteria_data_is_a_clear_error(tmp_path):
-    copy = tmp_path / "ontology"
-    shutil.copytree(ROOT / "ontology", copy)
+    copy = ontology_copy(tmp_path)
     hscore = copy / "criteria" / "hscore.ttl"
     hscore.write_text(hscore.read_text().replace('mkg:threshold "38.4"^^xsd:decimal ; ', "", 1))
     result = run("check", "--ontology", str(copy), "--no-reasoner")
@@ -143,8 +139,7 @@ def test_malformed_criteria_data_is_a_clear_error(tmp_path):
 
 def test_check_catches_broken_ranking_knowledge(tmp_path):
     """A signature the causal graph cannot produce, an effect on a non-candidate, an alert on a non-lab."""
-    copy = tmp_path / "ontology"
-    shutil.copytree(ROOT / "ontology", copy)
+    copy = ontology_copy(tmp_path)
     candidates = copy / "candidates.ttl"
     text = candidates.read_text()
     text = text.replace('mkg:direction "high" ; mkg:via mkg:HepaticAcutePhaseResponse ;\n'
