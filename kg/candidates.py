@@ -53,6 +53,15 @@ class Evidence:
     def to_dict(self, kb: KnowledgeBase) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule.id, "kind": self.rule.kind, "points": number(self.points),
                                "text": self.text, "sources": list(self.rule.sources)}
+        rule = self.rule  # what the rule read, so that a report (and its RDF) can point at it
+        if rule.criterion:
+            out["criterion"] = rule.criterion
+        if rule.analyte:
+            out["finding"] = kb.lab_tests[rule.analyte].notation
+        elif rule.finding and kb.terms[rule.finding].notation:
+            out["finding"] = kb.terms[rule.finding].notation
+        if rule.alert:
+            out["alert"] = rule.alert
         if self.path:
             out["path"] = [{"from": e.subject, "to": e.object, "sign": "+" if e.sign > 0 else "-",
                             "relation": e.relation, "source": "; ".join(e.sources)} for e in self.path]

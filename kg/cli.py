@@ -1,4 +1,4 @@
-"""The ``mas-kg`` command line: ``explain`` and ``check``.
+"""The ``mas-kg`` command line: ``explain``, ``query``, ``serve`` and ``check``.
 
 Exit status: 0 success, 1 ``check`` found problems, 2 bad input (one line on
 stderr naming the problem and where; nothing on stdout).
@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     explain = sub.add_parser("explain", help="evaluate criteria and explain every abnormal finding of a patient")
     explain.add_argument("file", help="patient JSON (DESIGN.md section 3)")
-    explain.add_argument("--format", choices=["json", "text"], default="json")
+    explain.add_argument("--format", choices=["json", "text", "turtle", "trig", "nquads"], default="json",
+                         help="json (the report contract), text (a consult note), or RDF: turtle (one graph), "
+                              "trig or nquads (the asserted and inferred named graphs)")
     explain.add_argument("--at", help="evaluation time (ISO 8601); default: the latest observation time")
     explain.add_argument("--out", help="write the report to this file (atomically) instead of stdout")
     explain.add_argument("--window", type=float, default=72.0, metavar="HOURS",
@@ -39,6 +41,31 @@ def _parser() -> argparse.ArgumentParser:
                          help="pre-test probability for the post-test probability of every criteria set (P), "
                               "or of one set (ID=P); repeatable; default: the ontology's documented default by context")
     explain.add_argument("--strict", action="store_true", help="exit 2 if any observation is rejected")
+    query = sub.add_parser("query", help="run a SPARQL query (a name from queries/ or a .rq file) on the ontology "
+                                         "and the given patients")
+    query.add_argument("query", nargs="?", help="a query name (see --list) or a .rq file")
+    query.add_argument("--patient", action="append", default=[], metavar="FILE",
+                       help="a patient JSON to evaluate and load (repeatable)")
+    query.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a query parameter, bound as an RDF term (repeatable)")
+    query.add_argument("--format", choices=["table", "json", "csv", "tsv", "xml"], default="table")
+    query.add_argument("--backend", choices=["oxigraph", "rdflib"], default="oxigraph",
+                       help="the store: oxigraph (embedded, fast; default) or rdflib (pure Python)")
+    query.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit (default 60)")
+    query.add_argument("--list", action="store_true", help="list the query suite with its questions and parameters")
+    serve = sub.add_parser("serve", help="a read-only SPARQL 1.1 Protocol endpoint (/sparql) and POST /explain")
+    serve.add_argument("--patient", action="append", default=[], metavar="FILE",
+                       help="a patient JSON to evaluate and load (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--workers", type=int, default=2, help="query worker processes (default 2)")
+    serve.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="per-query time limit; a query past it is killed (default 10)")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="result-size limit in rows (default 10000)")
+    serve.add_argument("--max-query-length", type=int, default=20_000,
+                       help="longest query accepted, in characters (default 20000)")
+    serve.add_argument("--max-body", type=int, default=1_000_000,
+                       help="largest request body accepted, in bytes (default 1000000)")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")
     check.add_argument("--ontology", help="ontology directory (default: the installed one)")
     check.add_argument("--no-reasoner", action="store_true", help="skip the HermiT consistency check")
@@ -76,9 +103,72 @@ def _explain(args: argparse.Namespace) -> int:
     if not (args.window >= 0 and args.window != float("inf")):
         raise InputError(f"--window: {args.window:g} is not a number of hours >= 0")
     report = engine.explain(patient, at=args.at, window=timedelta(hours=args.window), pretest=_pretest(args.pretest))
-    text = report.to_json() + "\n" if args.format == "json" else report.to_text()
+    if args.format == "json":
+        text = report.to_json() + "\n"
+    elif args.format == "text":
+        text = report.to_text()
+    else:
+        text = report.serialize(args.format)
     _write(text, args.out)
     return 0
+
+
+def _load_patients(engine, store, files: list[str]) -> None:
+    """Evaluate each patient file and add its report to the store (warnings as for ``explain``)."""
+    for file in files:
+        patient = engine.read(file)
+        for rejected in patient.rejected:
+            sys.stderr.write(f"mas-kg: warning: {file}: observation {rejected.index}"
+                             f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
+        if not patient.observations:
+            raise InputError("no usable observation", where=file)
+        store.add_report(engine.explain(patient), where=file)
+
+
+def _query(args: argparse.Namespace) -> int:
+    from .errors import QueryError
+    from .results import render
+    from .sparql import load_queries, read_query
+    from .store import open_store
+
+    suite = load_queries()
+    if args.list:
+        for named in suite.values():
+            params = ", ".join(f"{p.name}{'?' if p.optional else ''}" for p in named.parameters)
+            sys.stdout.write(f"{named.name}({params}): {named.question}\n")
+        return 0
+    if not args.query:
+        raise QueryError("name a query (see mas-kg query --list) or a .rq file")
+    if args.query in suite:
+        named = suite[args.query]
+    elif args.query.endswith(".rq") or Path(args.query).is_file():
+        named = read_query(Path(args.query))
+    else:
+        raise QueryError(f"no query named {args.query!r} (see mas-kg query --list) and no such file")
+    values = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise QueryError(f"--param {item!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    bindings = named.bind(values)
+    if not (args.timeout > 0):
+        raise QueryError(f"--timeout: {args.timeout:g} is not a positive number of seconds")
+    from .engine import Engine
+
+    engine = Engine()
+    store = open_store(backend=args.backend, kb=engine.kb)
+    _load_patients(engine, store, args.patient)
+    result = store.query(named.text, bindings=bindings, timeout=args.timeout)
+    _, text = render(result, args.format)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run
+
+    return run(args, load_patients=_load_patients)
 
 
 def _pretest(values: list[str] | None) -> dict[str, float | str] | None:
@@ -105,7 +195,7 @@ def _check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _explain(args) if args.command == "explain" else _check(args)
+        return {"explain": _explain, "query": _query, "serve": _serve, "check": _check}[args.command](args)
     except InputError as error:
         sys.stderr.write(f"mas-kg: error: {error}\n")
         return 2

@@ -119,7 +119,8 @@ class Engine:
                              "window_hours": window.total_seconds() / 3600 if window is not None else None,
                              "out_of_window": [{"index": o.index, "code": o.code,
                                                 "time": o.time.isoformat().replace("+00:00", "Z") if o.time else None}
-                                               for o in out_of_window]},
+                                               for o in out_of_window],
+                             "items": [o.to_dict() for o in patient.observations]},
             "findings": finding_dicts,
             "criteria": criteria,
             "candidates": candidates,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "OntologyError"]
+__all__ = ["InputError", "OntologyError", "QueryError", "QueryRefused", "QueryTimeout", "ResultTooLarge"]
 
 
 class InputError(ValueError):
@@ -22,3 +22,19 @@ class InputError(ValueError):
 
 class OntologyError(RuntimeError):
     """The ontology files cannot be read into the engine's indexed form."""
+
+
+class QueryError(InputError):
+    """A SPARQL query that cannot be run: a syntax error, an unknown or missing parameter."""
+
+
+class QueryRefused(QueryError):
+    """A query asking for what a read-only store never does: an update, ``SERVICE`` or ``LOAD``, or too long."""
+
+
+class QueryTimeout(QueryError):
+    """A query that ran past its time limit."""
+
+
+class ResultTooLarge(QueryError):
+    """A query whose result has more rows than the limit allows."""

@@ -202,7 +202,8 @@ def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None,
 
 def finding_to_dict(finding: Finding, kb: KnowledgeBase) -> dict[str, Any]:
     obs = finding.observation
-    out: dict[str, Any] = {"code": finding.code, "label": kb.terms[finding.term].label, "kind": finding.kind,
+    out: dict[str, Any] = {"code": finding.code, "term": finding.term, "label": kb.terms[finding.term].label,
+                           "kind": finding.kind,
                            "time": obs.time.isoformat().replace("+00:00", "Z") if obs.time else None,
                            "index": obs.index}
     if finding.kind == "lab":

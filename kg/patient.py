@@ -48,6 +48,19 @@ class Observation:
     gene: str | None = None
     given_code: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The observation as read and normalised (``observations.items`` of the report)."""
+        out: dict[str, Any] = {"index": self.index, "code": self.code, "given_code": self.given_code or self.code,
+                               "term": self.term, "kind": self.kind,
+                               "time": self.time.isoformat().replace("+00:00", "Z") if self.time else None}
+        if self.value is not None:
+            out["value"] = int(self.value) if self.value.denominator == 1 else float(self.value)
+            out["unit"] = self.unit
+        for key in ("comparator", "present", "site", "gene"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

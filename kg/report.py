@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import rdflib
 
 __all__ = ["Report", "SCHEMA"]
 
@@ -29,6 +32,45 @@ class Report:
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.data, indent=indent, ensure_ascii=False)
+
+    def to_nquads(self) -> str:
+        """The report as N-Quads: the patient's asserted and inferred named graphs (see :mod:`kg.rdf`)."""
+        from .rdf import report_nquads
+
+        return report_nquads(self.data)
+
+    def to_rdf(self) -> "rdflib.Dataset":
+        """The report as an :class:`rdflib.Dataset` with two named graphs, asserted and inferred, with PROV.
+
+        The vocabulary is ``ontology/report.ttl``; :func:`kg.rdf.graph_iris` names the graphs.
+        """
+        import rdflib
+
+        from .rdf import PREFIXES
+
+        dataset = rdflib.Dataset()
+        for prefix, namespace in PREFIXES.items():
+            dataset.bind(prefix, namespace)
+        dataset.parse(data=self.to_nquads(), format="nquads")
+        return dataset
+
+    def serialize(self, format: str) -> str:
+        """The report as RDF text: ``turtle`` (all triples, one graph), ``trig`` or ``nquads`` (named graphs)."""
+        if format == "nquads":
+            return self.to_nquads()
+        dataset = self.to_rdf()
+        if format == "turtle":
+            import rdflib
+
+            graph = rdflib.Graph()
+            for prefix, namespace in dataset.namespaces():
+                graph.bind(prefix, namespace)
+            for subject, predicate, obj, _ in dataset.quads((None, None, None, None)):
+                graph.add((subject, predicate, obj))
+            return graph.serialize(format="turtle")
+        if format == "trig":
+            return dataset.serialize(format="trig")
+        raise ValueError(f"unknown RDF format {format!r} (turtle, trig, nquads)")
 
     def to_text(self) -> str:
         """A short consult note (see :mod:`kg.consult`)."""
