@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "OntologyError", "QueryError", "QueryRefused", "QueryTimeout", "ResultTooLarge"]
+__all__ = ["InputError", "OntologyError", "QueryError", "QueryRefused", "QueryTimeout", "ResultTooLarge",
+           "QueryUnavailable"]
 
 
 class InputError(ValueError):
@@ -38,3 +39,7 @@ class QueryTimeout(QueryError):
 
 class ResultTooLarge(QueryError):
     """A query whose result has more rows than the limit allows."""
+
+
+class QueryUnavailable(QueryError):
+    """The query service could not answer: a worker stopped or is shutting down (not the query's fault)."""

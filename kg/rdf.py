@@ -7,7 +7,7 @@ parses it in Rust, far faster than building term objects in Python) and
 >>> import kg
 >>> report = kg.Engine().explain("examples/patients/sjia-mas.json")
 >>> quads = report_nquads(report.data)
->>> any("graph/patient/sjia-mas/inferred" in line and "CriteriaVerdict" in line for line in quads.splitlines())
+>>> any("graph/patient/ex-sjia-mas/inferred" in line and "CriteriaVerdict" in line for line in quads.splitlines())
 True
 """
 
@@ -254,6 +254,7 @@ def report_nquads(report: dict[str, Any]) -> str:
         out.add(record, _GENERATED, evaluation)
 
     finding_node = {}
+    explained = {e["finding"]: len(e.get("paths", [])) for e in report.get("explanations", [])}
     for finding in report.get("findings", []):
         record = finding_node[finding["code"]] = node("finding", finding["code"])
         generated(record, "Finding")
@@ -263,6 +264,7 @@ def report_nquads(report: dict[str, Any]) -> str:
         out.value(record, _p("interpretation"), interpretation)
         if interpretation not in ("normal", "absent"):
             out.link(record, _p("phenotype"), finding.get("phenotype"))
+            out.value(record, _p("pathCount"), explained.get(finding["code"], 0))  # 0: unexplained
         for key in ("value", "unit", "time"):
             out.value(record, _p(key), finding.get(key))
         if finding.get("index") in obs_node:

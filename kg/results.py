@@ -5,13 +5,13 @@ One writer for both backends, so that the same answer prints the same bytes.
 >>> from rdflib import Literal, URIRef
 >>> from kg.store import QueryResult
 >>> result = QueryResult("select", ("id", "n"), ((URIRef("https://w3id.org/mas-kg/MAS"), Literal(3)),))
->>> print(to_csv(result), end="")
-id,n
-https://w3id.org/mas-kg/MAS,3
+>>> to_csv(result).splitlines()
+['id,n', 'https://w3id.org/mas-kg/MAS,3']
 >>> print(to_table(result))
 id       n
 -------  -
 mkg:MAS  3
+(1 row)
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Callable
+from typing import Callable, Mapping
 from xml.sax.saxutils import escape, quoteattr
 
-from rdflib import BNode, Literal, URIRef
+from rdflib import BNode, URIRef
 from rdflib.term import Identifier
 
 from .rdf import PREFIXES
 from .store import QueryResult
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "GRAPH_FORMATS", "to_json", "to_csv", "to_tsv", "to_xml", "to_table",
+__all__ = ["FORMATS", "GRAPH_FORMATS", "choose", "to_json", "to_csv", "to_tsv", "to_xml", "to_table",
            "to_ntriples", "to_turtle", "render", "negotiate"]
 
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -186,9 +186,7 @@ GRAPH_FORMATS: dict[str, tuple[str, Callable[[QueryResult], str]]] = {
     "turtle": ("text/turtle", to_turtle),
     "ntriples": ("application/n-triples", to_ntriples),
 }
-MEDIA_TYPES = {media: name for name, (media, _) in {**FORMATS, **GRAPH_FORMATS}.items()}
-MEDIA_TYPES.update({"application/json": "json", "application/xml": "xml", "text/xml": "xml",
-                    "text/plain": "table"})
+_ALIASES = {"application/json": "json", "application/xml": "xml", "text/xml": "xml"}
 
 
 def render(result: QueryResult, format: str) -> tuple[str, str]:
@@ -202,13 +200,14 @@ def render(result: QueryResult, format: str) -> tuple[str, str]:
     return media + "; charset=utf-8", writer(result)
 
 
-def negotiate(accept: str | None, *, graph: bool = False) -> str | None:
-    """The format name an ``Accept`` header asks for (q-values honoured); None if nothing acceptable.
+def choose(accept: str | None, offers: Mapping[str, str]) -> str | None:
+    """The offer (media type -> name) an ``Accept`` header prefers; q-values honoured, the first offer the default.
 
-    >>> negotiate("text/csv;q=0.5, application/sparql-results+xml"), negotiate(None), negotiate("image/png")
-    ('xml', 'json', None)
+    >>> offers = {"application/json": "json", "text/turtle": "turtle"}
+    >>> choose("text/*;q=0.9, application/xml", offers), choose(None, offers), choose("image/png", offers)
+    ('turtle', 'json', None)
     """
-    default = "turtle" if graph else "json"
+    default = next(iter(offers.values()))
     if not accept:
         return default
     choices = []
@@ -217,21 +216,33 @@ def negotiate(accept: str | None, *, graph: bool = False) -> str | None:
         quality = 1.0
         for param in params:
             key, _, value = param.partition("=")
-            if key.strip() == "q":
+            if key.strip().lower() == "q":
                 try:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
         choices.append((-quality, position, media.lower()))
-    allowed = GRAPH_FORMATS if graph else FORMATS
     for quality, _, media in sorted(choices):
         if quality >= 0:
             continue
-        if media in ("*/*", "application/*"):
+        if media == "*/*":
             return default
-        if media == "text/*":
-            return "turtle" if graph else "csv"
-        name = MEDIA_TYPES.get(media)
-        if name in allowed:
-            return name
+        if media in offers:
+            return offers[media]
+        if media.endswith("/*"):
+            match = next((name for offer, name in offers.items() if offer.startswith(media[:-1])), None)
+            if match:
+                return match
     return None
+
+
+def negotiate(accept: str | None, *, graph: bool = False) -> str | None:
+    """The result format an ``Accept`` header asks for: JSON (results) or Turtle (graphs) by default.
+
+    >>> negotiate("text/csv;q=0.5, application/sparql-results+xml"), negotiate(None), negotiate("image/png")
+    ('xml', 'json', None)
+    """
+    allowed = GRAPH_FORMATS if graph else FORMATS
+    offers = {media: name for name, (media, _) in allowed.items()}
+    offers.update({media: name for media, name in _ALIASES.items() if name in allowed})
+    return choose(accept, offers)

@@ -22,6 +22,7 @@ server enforces its limit by killing a worker process, :mod:`kg.querypool`).
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ from rdflib.term import Identifier
 
 from .errors import InputError, QueryError, QueryTimeout, ResultTooLarge
 from .knowledge import KnowledgeBase, load_knowledge, ontology_files
-from .rdf import EDGES_GRAPH, ONTOLOGY_GRAPH, PREFIXES, edges_nquads, report_nquads
-from .sparql import check_query
+from .rdf import ONTOLOGY_GRAPH, PREFIXES, edges_nquads, report_nquads
+from .sparql import MAX_QUERY_LENGTH, check_query
 
 __all__ = ["QueryResult", "Store", "OxigraphStore", "RdflibStore", "BACKENDS", "open_store", "normalise"]
 
@@ -129,7 +130,7 @@ class Store(ABC):
 
     # -- querying
     def query(self, text: str, *, bindings: Mapping[str, Identifier] | None = None, timeout: float | None = None,
-              max_rows: int | None = None) -> QueryResult:
+              max_rows: int | None = None, max_length: int = MAX_QUERY_LENGTH) -> QueryResult:
         """Run a read-only SPARQL query with parameters bound as terms.
 
         The prefixes of :data:`kg.rdf.PREFIXES` are predeclared.  Raises
@@ -137,8 +138,9 @@ class Store(ABC):
         :class:`~kg.errors.QueryError` for a syntax error,
         :class:`~kg.errors.QueryTimeout` past ``timeout`` seconds and
         :class:`~kg.errors.ResultTooLarge` beyond ``max_rows`` rows.
+        Parameters must be projected variables (Oxigraph substitutes only those).
         """
-        check_query(text)
+        check_query(text, max_length=max_length)
         bindings = dict(bindings or {})
         if timeout is None:
             return self._run(text, bindings, max_rows)
@@ -290,8 +292,14 @@ class RdflibStore(Store):
         return QueryResult("select", variables, tuple(rows))
 
 
+_LINE = re.compile(r"(error at |line:? ?)(\d+)")
+
+
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:300]
+    """The parser's message on one line, with line numbers counted in the user's text (not our prefixes)."""
+    offset = _PROLOGUE.count("\n")
+    text = _LINE.sub(lambda m: f"{m.group(1)}{max(1, int(m.group(2)) - offset)}", str(error))
+    return " ".join(text.split())[:300]
 
 
 BACKENDS: dict[str, type[Store]] = {"oxigraph": OxigraphStore, "rdflib": RdflibStore}
