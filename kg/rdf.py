@@ -190,30 +190,30 @@ def report_nquads(report: dict[str, Any]) -> str:
     out = _Writer()
     obs_node = {}
 
+    def given(kind: str, *parts: Any) -> str:
+        record = node(*parts)
+        out.add(record, _TYPE, _p(kind))
+        out.add(record, _p("patient"), patient)
+        return record
+
     # ---- asserted: what was given
     out.graph = f"<{asserted}>"
     out.add(patient, _TYPE, _p("Patient"))
     out.value(patient, _p("patientId"), pid)
     out.value(patient, _p("ageYears"), report.get("age_years"))
     for i, condition in enumerate(report.get("conditions", [])):
-        record = node("condition", i)
-        out.add(record, _TYPE, _p("ConditionStatement"))
-        out.add(record, _p("patient"), patient)
+        record = given("ConditionStatement", "condition", i)
         out.link(record, _p("term"), condition.get("term"))
         out.value(record, _p("code"), condition.get("code"))
         out.value(record, _p("status"), condition.get("status"))
     for i, medication in enumerate(report.get("medications", [])):
-        record = node("medication", i)
-        out.add(record, _TYPE, _p("MedicationStatement"))
-        out.add(record, _p("patient"), patient)
+        record = given("MedicationStatement", "medication", i)
         out.value(record, _p("code"), medication.get("code"))
         out.link(record, _p("term"), medication.get("therapy"))
         out.value(record, _p("time"), medication.get("start"))
     observations = report.get("observations", {})
     for item in observations.get("items", []):
-        record = obs_node[item["index"]] = node("observation", item["index"])
-        out.add(record, _TYPE, _p("Observation"))
-        out.add(record, _p("patient"), patient)
+        record = obs_node[item["index"]] = given("Observation", "observation", item["index"])
         out.value(record, _p("index"), item["index"])
         out.value(record, _p("code"), item["code"])
         out.value(record, _p("givenCode"), item.get("given_code"))
@@ -224,9 +224,7 @@ def report_nquads(report: dict[str, Any]) -> str:
         if item.get("gene"):
             out.link(record, _p("gene"), f"mkg:{item['gene']}")
     for rejected in observations.get("rejected", []):
-        record = obs_node[rejected["index"]] = node("observation", rejected["index"])
-        out.add(record, _TYPE, _p("Observation"))
-        out.add(record, _p("patient"), patient)
+        record = obs_node[rejected["index"]] = given("Observation", "observation", rejected["index"])
         out.value(record, _p("index"), rejected["index"])
         out.value(record, _p("givenCode"), rejected.get("code"))
 
