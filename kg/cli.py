@@ -92,12 +92,7 @@ def _explain(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     engine = Engine()
-    patient = engine.read(args.file)
-    for rejected in patient.rejected:
-        sys.stderr.write(f"mas-kg: warning: {args.file}: observation {rejected.index}"
-                         f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
-    if not patient.observations:
-        raise InputError("no usable observation", where=args.file)
+    patient = _read_usable(engine, args.file)
     if args.strict and patient.rejected:
         raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=args.file)
     if not (args.window >= 0 and args.window != float("inf")):
@@ -113,16 +108,21 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_usable(engine, file: str):
+    """Read a patient file: one warning line per rejected observation; exit 2 if nothing is usable."""
+    patient = engine.read(file)
+    for rejected in patient.rejected:
+        sys.stderr.write(f"mas-kg: warning: {file}: observation {rejected.index}"
+                         f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
+    if not patient.observations:
+        raise InputError("no usable observation", where=file)
+    return patient
+
+
 def _load_patients(engine, store, files: list[str]) -> None:
     """Evaluate each patient file and add its report to the store (warnings as for ``explain``)."""
     for file in files:
-        patient = engine.read(file)
-        for rejected in patient.rejected:
-            sys.stderr.write(f"mas-kg: warning: {file}: observation {rejected.index}"
-                             f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
-        if not patient.observations:
-            raise InputError("no usable observation", where=file)
-        store.add_report(engine.explain(patient), where=file)
+        store.add_report(engine.explain(_read_usable(engine, file)), where=file)
 
 
 def _query(args: argparse.Namespace) -> int:

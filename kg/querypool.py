@@ -39,8 +39,9 @@ __all__ = ["QueryPool", "START_TIMEOUT"]
 
 #: Seconds a worker may take to start and load the dump.
 START_TIMEOUT = 120.0
-_ERRORS = {name: getattr(errors, name) for name in ("InputError", "QueryError", "QueryRefused", "QueryTimeout",
-                                                   "ResultTooLarge", "QueryUnavailable")}
+# The errors a worker may report, by name: every InputError subclass kg.errors declares.
+_ERRORS = {name: value for name, value in vars(errors).items()
+           if isinstance(value, type) and issubclass(value, errors.InputError)}
 
 
 def _serve(conn: Connection, path: str, max_length: int) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from .knowledge import MKG, expand
 
 __all__ = ["MKR", "DATA", "ONTOLOGY_GRAPH", "EDGES_GRAPH", "PREFIXES", "patient_iri", "graph_iris", "edge_iri",
-           "report_nquads", "edges_nquads", "literal", "iri"]
+           "report_nquads", "edges_nquads", "literal", "iri", "escape"]
 
 MKR = MKG + "report/"
 DATA = MKG + "data/"
@@ -106,8 +106,10 @@ def iri(value: str) -> str:
     return f"<{full}>"
 
 
-def _escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r"))
+def escape(text: str) -> str:
+    """A string's body in N-Triples/Turtle syntax (also what SPARQL TSV results need)."""
+    return (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t"))
 
 
 def literal(value: Any) -> str:
@@ -129,7 +131,7 @@ def literal(value: Any) -> str:
     text = str(value)
     if _is_datetime(text):
         return f'"{text}"^^<{XSD}dateTime>'
-    return f'"{_escape(text)}"'
+    return f'"{escape(text)}"'
 
 
 def canonical_decimal(value: Decimal) -> str:

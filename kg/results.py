@@ -26,6 +26,7 @@ from rdflib import BNode, URIRef
 from rdflib.term import Identifier
 
 from .rdf import PREFIXES
+from .rdf import escape as ntriples_escape
 from .store import QueryResult
 
 __all__ = ["FORMATS", "GRAPH_FORMATS", "choose", "to_json", "to_csv", "to_tsv", "to_xml", "to_table",
@@ -81,8 +82,7 @@ def _ntriples_term(term: Identifier | None) -> str:
         return f"<{term}>"
     if isinstance(term, BNode):
         return f"_:{term}"
-    text = str(term).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") \
-        .replace("\t", "\\t")
+    text = ntriples_escape(str(term))
     if term.language:
         return f'"{text}"@{term.language}'
     if term.datatype and str(term.datatype) != _XSD_STRING:

@@ -62,9 +62,7 @@ def check_query(text: str, *, max_length: int = MAX_QUERY_LENGTH) -> None:
     """
     if len(text) > max_length:
         raise QueryRefused(f"the query is {len(text)} characters long; the limit is {max_length}")
-    decoded = _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if int(m.group(1) or m.group(2), 16)
-                          < 0x110000 else "", text)
-    bare = _OPAQUE.sub(" ", decoded)
+    bare = _OPAQUE.sub(" ", _ESCAPE.sub(_codepoint, text))
     match = _FORBIDDEN.search(bare)
     if match:
         keyword = match.group(1).upper()
@@ -73,6 +71,11 @@ def check_query(text: str, *, max_length: int = MAX_QUERY_LENGTH) -> None:
         if keyword == "LOAD":
             raise QueryRefused("LOAD is refused: this store is read-only")
         raise QueryRefused(f"{keyword}: updates are refused: this store is read-only")
+
+
+def _codepoint(match: re.Match[str]) -> str:
+    code = int(match.group(1) or match.group(2), 16)
+    return chr(code) if code < 0x110000 else ""
 
 
 @dataclass(frozen=True)

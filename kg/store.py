@@ -36,7 +36,7 @@ from rdflib.term import Identifier
 
 from .errors import InputError, QueryError, QueryTimeout, ResultTooLarge
 from .knowledge import KnowledgeBase, load_knowledge, ontology_files
-from .rdf import ONTOLOGY_GRAPH, PREFIXES, edges_nquads, report_nquads
+from .rdf import ONTOLOGY_GRAPH, PREFIXES, canonical_decimal, edges_nquads, report_nquads
 from .sparql import MAX_QUERY_LENGTH, check_query
 
 __all__ = ["QueryResult", "Store", "OxigraphStore", "RdflibStore", "BACKENDS", "open_store", "normalise"]
@@ -80,8 +80,6 @@ def normalise(term: Identifier | None) -> Identifier | None:
         if datatype == str(XSD.integer):
             return Literal(str(int(number)), datatype=XSD.integer)
         if datatype == str(XSD.decimal):
-            from .rdf import canonical_decimal
-
             return Literal(canonical_decimal(number), datatype=XSD.decimal)
         return Literal(repr(float(number)), datatype=term.datatype)
     if datatype == str(XSD.boolean):

@@ -13,6 +13,7 @@ import networkx as nx
 import pytest
 from rdflib import Literal, URIRef
 
+from kg.causal import edge_graph
 from kg.errors import QueryError, QueryRefused, QueryTimeout, ResultTooLarge
 from kg.knowledge import expand
 from kg.rdf import ONTOLOGY_GRAPH
@@ -47,9 +48,7 @@ def run(stores, name, **params):
 
 
 def causal_graph(kb) -> nx.DiGraph:
-    graph = nx.DiGraph()
-    graph.add_edges_from((e.subject, e.object) for e in kb.edges)
-    return graph
+    return edge_graph(kb.edges)
 
 
 # ------------------------------------------------------------------ the suite itself
