@@ -11,7 +11,8 @@ from .engine import Engine
 from .errors import InputError, OntologyError
 from .knowledge import KnowledgeBase, load_knowledge
 from .report import SCHEMA, Report
+from .views import GraphView, graph_view
 
 __all__ = ["Engine", "Report", "KnowledgeBase", "InputError", "OntologyError", "load_knowledge", "SCHEMA",
-           "__version__"]
+           "GraphView", "graph_view", "__version__"]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The ``mas-kg`` command line: ``explain``, ``query``, ``serve`` and ``check``.
+"""The ``mas-kg`` command line: ``explain``, ``graph``, ``query``, ``serve`` and ``check``.
 
 Exit status: 0 success, 1 ``check`` found problems, 2 bad input (one line on
 stderr naming the problem and where; nothing on stdout).
@@ -29,18 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     explain = sub.add_parser("explain", help="evaluate criteria and explain every abnormal finding of a patient")
     explain.add_argument("file", help="patient JSON (DESIGN.md section 3)")
-    explain.add_argument("--format", choices=["json", "text", "turtle", "trig", "nquads"], default="json",
+    explain.add_argument("--format", choices=["json", "text", "turtle", "trig", "nquads", "html"], default="json",
                          help="json (the report contract), text (a consult note), or RDF: turtle (one graph), "
-                              "trig or nquads (the asserted and inferred named graphs)")
-    explain.add_argument("--at", help="evaluation time (ISO 8601); default: the latest observation time")
-    explain.add_argument("--out", help="write the report to this file (atomically) instead of stdout")
-    explain.add_argument("--window", type=float, default=72.0, metavar="HOURS",
-                         help="look-back window: a timed value older than this before --at is not in force "
-                              "(default 72; 0 = only values at --at; use a large number for no limit)")
-    explain.add_argument("--pretest", action="append", metavar="P|ID=P",
-                         help="pre-test probability for the post-test probability of every criteria set (P), "
-                              "or of one set (ID=P); repeatable; default: the ontology's documented default by context")
-    explain.add_argument("--strict", action="store_true", help="exit 2 if any observation is rejected")
+                              "trig or nquads (the asserted and inferred named graphs), or html (the interactive "
+                              "explanation graph, self-contained)")
+    _evaluation_options(explain)
+    graph = sub.add_parser("graph", help="the knowledge graph (or, with --patient, a patient's explanations) as an "
+                                         "interactive HTML page that works offline")
+    graph.add_argument("--patient", metavar="FILE", help="patient JSON: draw this patient's explanation view")
+    _evaluation_options(graph)
     query = sub.add_parser("query", help="run a SPARQL query (a name from queries/ or a .rq file) on the ontology "
                                          "and the given patients")
     query.add_argument("query", nargs="?", help="a query name (see --list) or a .rq file")
@@ -73,12 +70,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--at", help="evaluation time (ISO 8601); default: the latest observation time")
+    parser.add_argument("--out", help="write to this file (atomically) instead of stdout")
+    parser.add_argument("--window", type=float, default=72.0, metavar="HOURS",
+                        help="look-back window: a timed value older than this before --at is not in force "
+                             "(default 72; 0 = only values at --at; use a large number for no limit)")
+    parser.add_argument("--pretest", action="append", metavar="P|ID=P",
+                        help="pre-test probability for the post-test probability of every criteria set (P), "
+                             "or of one set (ID=P); repeatable; default: the ontology's documented default by context")
+    parser.add_argument("--strict", action="store_true", help="exit 2 if any observation is rejected")
+
+
 def _write(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
     target = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".mas-kg-", suffix=".tmp")
+    if target.is_dir():
+        raise InputError(f"--out {out}: is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mas-kg-", suffix=".tmp")
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot write there ({error.strerror or error})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -88,23 +102,41 @@ def _write(text: str, out: str | None) -> None:
         raise
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, file: str):
+    """The report of a patient file with the evaluation options of ``explain`` and ``graph``."""
     from .engine import Engine
 
     engine = Engine()
-    patient = _read_usable(engine, args.file)
+    patient = _read_usable(engine, file)
     if args.strict and patient.rejected:
-        raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=args.file)
+        raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=file)
     if not (args.window >= 0 and args.window != float("inf")):
         raise InputError(f"--window: {args.window:g} is not a number of hours >= 0")
-    report = engine.explain(patient, at=args.at, window=timedelta(hours=args.window), pretest=_pretest(args.pretest))
+    return engine.explain(patient, at=args.at, window=timedelta(hours=args.window), pretest=_pretest(args.pretest))
+
+
+def _explain(args: argparse.Namespace) -> int:
+    report = _evaluate(args, args.file)
     if args.format == "json":
         text = report.to_json() + "\n"
     elif args.format == "text":
         text = report.to_text()
+    elif args.format == "html":
+        text = report.to_html()
     else:
         text = report.serialize(args.format)
     _write(text, args.out)
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from .views import graph_view
+
+    if args.patient:
+        page = graph_view(report=_evaluate(args, args.patient))
+    else:
+        page = graph_view()
+    _write(page.html, args.out)
     return 0
 
 
@@ -195,7 +227,7 @@ def _check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"explain": _explain, "query": _query, "serve": _serve, "check": _check}[args.command](args)
+        return {"explain": _explain, "graph": _graph, "query": _query, "serve": _serve, "check": _check}[args.command](args)
     except InputError as error:
         sys.stderr.write(f"mas-kg: error: {error}\n")
         return 2

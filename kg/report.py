@@ -72,6 +72,17 @@ class Report:
             return dataset.serialize(format="trig")
         raise ValueError(f"unknown RDF format {format!r} (turtle, trig, nquads)")
 
+    def to_html(self) -> str:
+        """The patient's interactive explanation graph: a self-contained HTML page (see :mod:`kg.views`)."""
+        from .views import graph_view
+
+        return graph_view(report=self.data).html
+
+    def _repr_html_(self) -> str:  # Jupyter: the explanation graph in a sandboxed frame
+        from .views import graph_view
+
+        return graph_view(report=self.data).notebook_frame()
+
     def to_text(self) -> str:
         """A short consult note (see :mod:`kg.consult`)."""
         from .consult import consult_note

@@ -29,3 +29,46 @@ def ontology_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "ontology"
     shutil.copytree(ROOT / "ontology", copy)
     return copy
+
+
+HOSTILE = ('</script><script>window.__xss = "script"</script>', '<img src=x onerror="window.__xss = \'img\'">',
+           '<svg onload="window.__xss = \'svg\'"></svg>', '"><iframe srcdoc="<script>parent.__xss=1</script>">',
+           '\u2028</script><!--')
+
+
+def hostile_patient() -> dict:
+    """A patient whose id, condition, medication and an observation code are script-injection payloads."""
+    return {"id": HOSTILE[0], "age_years": 7.0, "sex": "female",
+            "conditions": [{"code": "sJIA", "status": "confirmed"}, {"code": HOSTILE[1], "status": "confirmed"}],
+            "medications": [{"code": HOSTILE[2]}],
+            "observations": [
+                {"code": "ferritin", "value": 12000, "unit": "ng/mL", "time": "2024-05-01T08:00:00Z"},
+                {"code": "platelets", "value": 90, "unit": "10*9/L", "time": "2024-05-01T08:00:00Z"},
+                {"code": HOSTILE[3], "value": 1, "unit": "g/L", "time": "2024-05-01T08:00:00Z"},
+                {"code": "fibrinogen", "value": 1.2, "unit": HOSTILE[4], "time": "2024-05-01T08:00:00Z"}]}
+
+
+def expected_knowledge_graph(kb) -> tuple[set[str], int]:
+    """The explorer's nodes and edge count, computed from the ontology without the view code.
+
+    Nodes: both ends of every causal edge, what each lab test measures and the lab signs it reports, the
+    candidate syndromes, and what each sign- or finding-based evidence rule reads.  Edges: one per causal
+    edge, one per (test, direction) with a sign, one per effect of such an evidence rule.
+    """
+    nodes = {e.subject for e in kb.edges} | {e.object for e in kb.edges} | {c.term for c in kb.candidates}
+    count = len(kb.edges)
+    for test in kb.lab_tests.values():
+        for sign in (test.high_sign, test.low_sign):
+            if sign:
+                nodes |= {test.measures, sign}
+                count += 1
+    for rule in kb.evidence:
+        if rule.analyte and (rule.direction or rule.comparator):
+            test = kb.lab_tests[rule.analyte]
+            origin = test.low_sign if (rule.direction == "low" or rule.comparator in ("<", "<=")) else test.high_sign
+        else:
+            origin = rule.finding
+        if origin:
+            nodes |= {origin} | {e.candidate for e in rule.effects}
+            count += len(rule.effects)
+    return nodes, count

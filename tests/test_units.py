@@ -43,7 +43,7 @@ def test_arbitrary_units_are_not_enzyme_units():
         convert(F(1), "pg/mL", "U/mL", analyte_kind="arbitrary-concentration")
 
 
-@pytest.mark.parametrize("bad", ["furlong", "", "mg", "ng/mL/s/s/q"])
+@pytest.mark.parametrize("bad", ["furlong", "", "mg", "ng/mL/s/s/q", "\u2028</script><!--", "(", "mg/(dL", "**", "1e9999"])
 def test_unknown_or_unreadable_units_raise(bad):
     with pytest.raises(UnitError):
         quantity_kind(normalise_unit(bad))
