@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 def _evaluation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", help="evaluation time (ISO 8601); default: the latest observation time")
     parser.add_argument("--out", help="write to this file (atomically) instead of stdout")
-    parser.add_argument("--window", type=float, default=72.0, metavar="HOURS",
+    parser.add_argument("--window", type=float, metavar="HOURS",
                         help="look-back window: a timed value older than this before --at is not in force "
                              "(default 72; 0 = only values at --at; use a large number for no limit)")
     parser.add_argument("--pretest", action="append", metavar="P|ID=P",
@@ -110,9 +110,10 @@ def _evaluate(args: argparse.Namespace, file: str):
     patient = _read_usable(engine, file)
     if args.strict and patient.rejected:
         raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=file)
-    if not (args.window >= 0 and args.window != float("inf")):
-        raise InputError(f"--window: {args.window:g} is not a number of hours >= 0")
-    return engine.explain(patient, at=args.at, window=timedelta(hours=args.window), pretest=_pretest(args.pretest))
+    window = 72.0 if args.window is None else args.window
+    if not (window >= 0 and window != float("inf")):
+        raise InputError(f"--window: {window:g} is not a number of hours >= 0")
+    return engine.explain(patient, at=args.at, window=timedelta(hours=window), pretest=_pretest(args.pretest))
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -135,6 +136,9 @@ def _graph(args: argparse.Namespace) -> int:
     if args.patient:
         page = graph_view(report=_evaluate(args, args.patient))
     else:
+        given = [name for name in ("at", "window", "pretest") if getattr(args, name) is not None]
+        if given or args.strict:
+            raise InputError(f"--{(given or ['strict'])[0]} applies to a patient: add --patient FILE")
         page = graph_view()
     _write(page.html, args.out)
     return 0

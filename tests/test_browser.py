@@ -6,7 +6,6 @@ which case a missing browser fails the run.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path

@@ -196,6 +196,7 @@ def test_cli_writes_only_where_asked(tmp_path):
     (["graph", "--patient", "missing.json"], "missing.json"),
     (["graph", "--out", "no/such/dir/kg.html"], "--out no/such/dir/kg.html: cannot write there"),
     (["graph", "--out", "."], "--out .: is a directory"),
+    (["graph", "--window", "24"], "--window applies to a patient: add --patient FILE"),
     (["explain", str(EXAMPLES / "sjia-mas.json"), "--format", "html", "--out", "nowhere/r.html"], "cannot write there"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping
 
-from ..knowledge import KnowledgeBase, LabTest, Term
+from ..knowledge import KnowledgeBase, Term
 from .layout import layered_layout
 
 __all__ = ["ViewNode", "ViewEdge", "ViewGraph", "knowledge_graph", "patient_graph", "KIND_LABELS"]
@@ -189,12 +189,10 @@ def knowledge_graph(kb: KnowledgeBase) -> ViewGraph:
         edges.append(ViewEdge(f"c{len(edges)}", edge.subject, edge.object, "causal", edge.sign, _edge_info(
             relation=edge.relation, relation_label=edge.relation_label, sources=list(edge.sources),
             claim=edge.comment, knowledge_level=edge.knowledge_level)))
-    sign_tests: dict[tuple[str, str], LabTest] = {}
     for test in sorted(kb.lab_tests.values(), key=lambda t: t.notation):
         for direction, sign_id, sign in (("high", test.high_sign, 1), ("low", test.low_sign, -1)):
             if sign_id is None:
                 continue
-            sign_tests[(test.id, direction)] = test
             add(test.measures)
             add(sign_id, kind=kb.terms[sign_id].kind if sign_id in kb.terms else "LabSign", band="sign")
             edges.append(ViewEdge(f"m{len(edges)}", test.measures, sign_id, "measure", sign, _edge_info(
