@@ -7,12 +7,11 @@ stderr naming the problem and where; nothing on stdout).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .errors import InputError, OntologyError
 
 __all__ = ["main"]
@@ -86,20 +85,12 @@ def _write(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    target = Path(out)
-    if target.is_dir():
+    if Path(out).is_dir():
         raise InputError(f"--out {out}: is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mas-kg-", suffix=".tmp")
+        write_text_atomic(out, text)
     except OSError as error:
         raise InputError(f"--out {out}: cannot write there ({error.strerror or error})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _evaluate(args: argparse.Namespace, file: str):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import html
 import json
+import os
 import re
 import subprocess
 import sys
@@ -175,7 +176,8 @@ def test_notebook_frame_is_sandboxed_and_holds_the_page(reports):
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          preexec_fn=lambda: os.umask(0o022))
 
 
 def test_cli_writes_only_where_asked(tmp_path):
@@ -188,6 +190,7 @@ def test_cli_writes_only_where_asked(tmp_path):
     assert run("graph", "--patient", patient, "--out", "b.html", cwd=tmp_path).returncode == 0
     assert (tmp_path / "a.html").read_text() == (tmp_path / "b.html").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html", "kg.html"]
+    assert (tmp_path / "kg.html").stat().st_mode & 0o044 == 0o044  # readable by others (umask 022), not 0600
     stdout = run("graph", cwd=tmp_path)
     assert stdout.returncode == 0 and stdout.stdout == (tmp_path / "kg.html").read_text()
 

@@ -24,7 +24,6 @@ import html
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
@@ -35,6 +34,7 @@ import jinja2
 from markupsafe import Markup
 from pyvis.network import Network
 
+from ..atomic import write_text_atomic
 from .model import KIND_LABELS, ViewGraph, knowledge_graph, patient_graph
 
 if TYPE_CHECKING:
@@ -197,16 +197,7 @@ class GraphView:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the page to ``path`` atomically (a temporary file renamed into place) and return it."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".mas-kg-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.html)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_text_atomic(path, self.html)
 
     def notebook_frame(self, *, height: int = 720) -> str:
         """An ``<iframe srcdoc>`` holding the page, sandboxed to scripts only (what Jupyter displays)."""
