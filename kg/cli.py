@@ -7,6 +7,7 @@ stderr naming the problem and where; nothing on stdout).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -93,30 +94,44 @@ def _write(text: str, out: str | None) -> None:
         raise InputError(f"--out {out}: cannot write there ({error.strerror or error})") from None
 
 
-def _evaluate(args: argparse.Namespace, file: str):
-    """The report of a patient file with the evaluation options of ``explain`` and ``graph``."""
+def _evaluate(args: argparse.Namespace, file: str) -> list:
+    """The reports of a patient file (JSON: one; long CSV: one per patient) with ``explain``'s options."""
     from .engine import Engine
 
     engine = Engine()
-    patient = _read_usable(engine, file)
-    if args.strict and patient.rejected:
-        raise InputError(f"{len(patient.rejected)} observation(s) rejected (--strict)", where=file)
+    patients = _read_patients(engine, file)
+    rejected = sum(len(p.rejected) for p in patients)
+    if args.strict and rejected:
+        raise InputError(f"{rejected} observation(s) rejected (--strict)", where=file)
     window = 72.0 if args.window is None else args.window
     if not (window >= 0 and window != float("inf")):
         raise InputError(f"--window: {window:g} is not a number of hours >= 0")
-    return engine.explain(patient, at=args.at, window=timedelta(hours=window), pretest=_pretest(args.pretest))
+    return [engine.explain(p, at=args.at, window=timedelta(hours=window), pretest=_pretest(args.pretest))
+            for p in patients]
+
+
+def _one(reports: list, file: str, what: str):
+    if len(reports) != 1:
+        raise InputError(f"{what} shows one patient; this file holds {len(reports)}", where=file)
+    return reports[0]
 
 
 def _explain(args: argparse.Namespace) -> int:
-    report = _evaluate(args, args.file)
+    from .csvinput import looks_like_csv
+
+    reports = _evaluate(args, args.file)
+    several = looks_like_csv(args.file)  # a CSV may hold many patients: its JSON is always an array
     if args.format == "json":
-        text = report.to_json() + "\n"
+        text = (json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) if several
+                else reports[0].to_json()) + "\n"
     elif args.format == "text":
-        text = report.to_text()
+        text = "\n".join(r.to_text() for r in reports)
     elif args.format == "html":
-        text = report.to_html()
-    else:
-        text = report.serialize(args.format)
+        text = _one(reports, args.file, "--format html").to_html()
+    else:  # RDF: several patients' named graphs in one document
+        from .report import merged_rdf
+
+        text = merged_rdf(reports, args.format)
     _write(text, args.out)
     return 0
 
@@ -125,7 +140,7 @@ def _graph(args: argparse.Namespace) -> int:
     from .views import graph_view
 
     if args.patient:
-        page = graph_view(report=_evaluate(args, args.patient))
+        page = graph_view(report=_one(_evaluate(args, args.patient), args.patient, "mas-kg graph --patient"))
     else:
         given = [name for name in ("at", "window", "pretest") if getattr(args, name) is not None]
         if given or args.strict:
@@ -135,21 +150,27 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_usable(engine, file: str):
-    """Read a patient file: one warning line per rejected observation; exit 2 if nothing is usable."""
-    patient = engine.read(file)
-    for rejected in patient.rejected:
-        sys.stderr.write(f"mas-kg: warning: {file}: observation {rejected.index}"
-                         f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
-    if not patient.observations:
-        raise InputError("no usable observation", where=file)
-    return patient
+def _read_patients(engine, file: str) -> list:
+    """Read a patient file, JSON or long CSV: one warning line per rejected observation (naming the CSV
+    line); exit 2 if a patient has no usable observation."""
+    from .csvinput import looks_like_csv, read_csv_file
+
+    read = read_csv_file(file, engine.kb) if looks_like_csv(file) else [(engine.read(file), ())]
+    for patient, lines in read:
+        for rejected in patient.rejected:
+            where = f"{file}:{lines[rejected.index]}: patient {patient.id}" if lines else file
+            sys.stderr.write(f"mas-kg: warning: {where}: observation {rejected.index}"
+                             f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
+        if not patient.observations:
+            raise InputError(f"no usable observation{f' for patient {patient.id}' if lines else ''}", where=file)
+    return [patient for patient, _ in read]
 
 
 def _load_patients(engine, store, files: list[str]) -> None:
-    """Evaluate each patient file and add its report to the store (warnings as for ``explain``)."""
+    """Evaluate each patient of each file and add its report to the store (warnings as for ``explain``)."""
     for file in files:
-        store.add_report(engine.explain(_read_usable(engine, file)), where=file)
+        for patient in _read_patients(engine, file):
+            store.add_report(engine.explain(patient), where=file)
 
 
 def _query(args: argparse.Namespace) -> int:

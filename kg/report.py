@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import rdflib
 
-__all__ = ["Report", "SCHEMA"]
+__all__ = ["Report", "SCHEMA", "merged_rdf"]
 
 SCHEMA = "mas-kg/report/v1"
 
@@ -44,33 +44,11 @@ class Report:
 
         The vocabulary is ``ontology/report.ttl``; :func:`kg.rdf.graph_iris` names the graphs.
         """
-        import rdflib
-
-        from .rdf import PREFIXES
-
-        dataset = rdflib.Dataset()
-        for prefix, namespace in PREFIXES.items():
-            dataset.bind(prefix, namespace)
-        dataset.parse(data=self.to_nquads(), format="nquads")
-        return dataset
+        return _dataset(self.to_nquads())
 
     def serialize(self, format: str) -> str:
         """The report as RDF text: ``turtle`` (all triples, one graph), ``trig`` or ``nquads`` (named graphs)."""
-        if format == "nquads":
-            return self.to_nquads()
-        dataset = self.to_rdf()
-        if format == "turtle":
-            import rdflib
-
-            graph = rdflib.Graph()
-            for prefix, namespace in dataset.namespaces():
-                graph.bind(prefix, namespace)
-            for subject, predicate, obj, _ in dataset.quads((None, None, None, None)):
-                graph.add((subject, predicate, obj))
-            return graph.serialize(format="turtle")
-        if format == "trig":
-            return dataset.serialize(format="trig")
-        raise ValueError(f"unknown RDF format {format!r} (turtle, trig, nquads)")
+        return merged_rdf([self], format)
 
     def to_html(self) -> str:
         """The patient's interactive explanation graph: a self-contained HTML page (see :mod:`kg.views`)."""
@@ -88,3 +66,36 @@ class Report:
         from .consult import consult_note
 
         return consult_note(self.data)
+
+
+def merged_rdf(reports: "list[Report]", format: str) -> str:
+    """Several reports as one RDF document: ``nquads`` or ``trig`` keep each patient's named graphs,
+    ``turtle`` merges every triple into one graph."""
+    nquads = "".join(report.to_nquads() for report in reports)
+    if format == "nquads":
+        return nquads
+    dataset = _dataset(nquads)
+    if format == "turtle":
+        import rdflib
+
+        graph = rdflib.Graph()
+        for prefix, namespace in dataset.namespaces():
+            graph.bind(prefix, namespace)
+        for subject, predicate, obj, _ in dataset.quads((None, None, None, None)):
+            graph.add((subject, predicate, obj))
+        return graph.serialize(format="turtle")
+    if format == "trig":
+        return dataset.serialize(format="trig")
+    raise ValueError(f"unknown RDF format {format!r} (turtle, trig, nquads)")
+
+
+def _dataset(nquads: str) -> "rdflib.Dataset":
+    import rdflib
+
+    from .rdf import PREFIXES
+
+    dataset = rdflib.Dataset()
+    for prefix, namespace in PREFIXES.items():
+        dataset.bind(prefix, namespace)
+    dataset.parse(data=nquads, format="nquads")
+    return dataset

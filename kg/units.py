@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
@@ -223,9 +224,15 @@ def _convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str
 def exact(number: object) -> Fraction:
     """Read a JSON number as the exact decimal it prints as (semantics decision 1).
 
-    >>> exact(0.1) == Fraction(1, 10), exact(684)
-    (True, Fraction(684, 1))
+    A :class:`~decimal.Decimal` (how the CSV reader reads a number's text) is taken exactly.
+
+    >>> exact(0.1) == Fraction(1, 10), exact(684), exact(Decimal("2.9920000000000000001")).denominator
+    (True, Fraction(684, 1), 10000000000000000000)
     """
+    if isinstance(number, Decimal):
+        if not number.is_finite():
+            raise ValueError("not a finite number")
+        return Fraction(number)
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise ValueError("not a number")
     if isinstance(number, float) and not math.isfinite(number):
