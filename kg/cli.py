@@ -94,12 +94,15 @@ def _write(text: str, out: str | None) -> None:
         raise InputError(f"--out {out}: cannot write there ({error.strerror or error})") from None
 
 
-def _evaluate(args: argparse.Namespace, file: str) -> list:
-    """The reports of a patient file (JSON: one; long CSV: one per patient) with ``explain``'s options."""
+def _evaluate(args: argparse.Namespace, file: str) -> tuple[list, bool]:
+    """The reports of a patient file with ``explain``'s options, and whether it was a long CSV
+    (JSON: one report; CSV: one per patient)."""
+    from .csvinput import looks_like_csv
     from .engine import Engine
 
     engine = Engine()
-    patients = _read_patients(engine, file)
+    from_csv = looks_like_csv(file)
+    patients = _read_patients(engine, file, from_csv=from_csv)
     rejected = sum(len(p.rejected) for p in patients)
     if args.strict and rejected:
         raise InputError(f"{rejected} observation(s) rejected (--strict)", where=file)
@@ -107,7 +110,7 @@ def _evaluate(args: argparse.Namespace, file: str) -> list:
     if not (window >= 0 and window != float("inf")):
         raise InputError(f"--window: {window:g} is not a number of hours >= 0")
     return [engine.explain(p, at=args.at, window=timedelta(hours=window), pretest=_pretest(args.pretest))
-            for p in patients]
+            for p in patients], from_csv
 
 
 def _one(reports: list, file: str, what: str):
@@ -117,12 +120,9 @@ def _one(reports: list, file: str, what: str):
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .csvinput import looks_like_csv
-
-    reports = _evaluate(args, args.file)
-    several = looks_like_csv(args.file)  # a CSV may hold many patients: its JSON is always an array
-    if args.format == "json":
-        text = (json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) if several
+    reports, from_csv = _evaluate(args, args.file)
+    if args.format == "json":  # a CSV may hold many patients: its JSON is always an array
+        text = (json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) if from_csv
                 else reports[0].to_json()) + "\n"
     elif args.format == "text":
         text = "\n".join(r.to_text() for r in reports)
@@ -140,7 +140,7 @@ def _graph(args: argparse.Namespace) -> int:
     from .views import graph_view
 
     if args.patient:
-        page = graph_view(report=_one(_evaluate(args, args.patient), args.patient, "mas-kg graph --patient"))
+        page = graph_view(report=_one(_evaluate(args, args.patient)[0], args.patient, "mas-kg graph --patient"))
     else:
         given = [name for name in ("at", "window", "pretest") if getattr(args, name) is not None]
         if given or args.strict:
@@ -150,12 +150,14 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_patients(engine, file: str) -> list:
-    """Read a patient file, JSON or long CSV: one warning line per rejected observation (naming the CSV
-    line); exit 2 if a patient has no usable observation."""
+def _read_patients(engine, file: str, *, from_csv: bool | None = None) -> list:
+    """Read a patient file, JSON or long CSV (detected unless ``from_csv`` says): one warning line per
+    rejected observation (naming the CSV line); exit 2 if a patient has no usable observation."""
     from .csvinput import looks_like_csv, read_csv_file
 
-    read = read_csv_file(file, engine.kb) if looks_like_csv(file) else [(engine.read(file), ())]
+    if from_csv is None:
+        from_csv = looks_like_csv(file)
+    read = read_csv_file(file, engine.kb) if from_csv else [(engine.read(file), ())]
     for patient, lines in read:
         for rejected in patient.rejected:
             where = f"{file}:{lines[rejected.index]}: patient {patient.id}" if lines else file

@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import InputError
 from .knowledge import KnowledgeBase
-from .patient import Patient, read_patient
+from .patient import Patient, read_patient, read_text
 
 __all__ = ["read_csv", "read_csv_file", "looks_like_csv", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -60,16 +60,7 @@ def looks_like_csv(path: str | Path) -> bool:
 
 def read_csv_file(path: str | Path, kb: KnowledgeBase) -> list[tuple[Patient, tuple[int, ...]]]:
     """:func:`read_csv` of a file; errors name the file and line."""
-    where = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read file ({error.strerror})", where=where) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text (byte {error.start})", where=where) from None
-    return read_csv(text, kb, where=where)
+    return read_csv(read_text(path), kb, where=str(path))
 
 
 def read_csv(text: str, kb: KnowledgeBase, *, where: str = "csv") -> list[tuple[Patient, tuple[int, ...]]]:

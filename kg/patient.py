@@ -142,17 +142,22 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def load_patient_file(path: str | Path, kb: KnowledgeBase) -> Patient:
-    """Read a patient JSON file (raises InputError naming the file)."""
-    where = str(path)
+def read_text(path: str | Path) -> str:
+    """A patient file's UTF-8 text (a byte-order mark is dropped); InputError names the file."""
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
-        raise InputError(f"cannot read file ({error.strerror})", where=where) from None
+        raise InputError(f"cannot read file ({error.strerror})", where=str(path)) from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text (byte {error.start})", where=where) from None
+        raise InputError(f"not UTF-8 text (byte {error.start})", where=str(path)) from None
+
+
+def load_patient_file(path: str | Path, kb: KnowledgeBase) -> Patient:
+    """Read a patient JSON file (raises InputError naming the file)."""
+    where = str(path)
+    text = read_text(path)
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:

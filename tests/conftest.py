@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,12 @@ EXAMPLES = ROOT / "examples" / "patients"
 @pytest.fixture(scope="session")
 def engine() -> kg.Engine:
     return kg.Engine()
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """``mas-kg ARGS`` in a subprocess, as a user runs it (umask 022, so file modes are predictable)."""
+    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          preexec_fn=lambda: os.umask(0o022))
 
 
 def patient(observations, *, conditions=(("sJIA", "confirmed"),), age=7.0, **extra):

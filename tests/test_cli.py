@@ -1,18 +1,14 @@
 """The command line, run as a user would (subprocess), on examples and on bad input."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from conftest import EXAMPLES, ontology_copy
+from conftest import run_cli as run
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.json") if p.name != "expected.json")
 
-
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_FILES)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from itertools import zip_longest
 
 import pytest
 
 from conftest import EXAMPLES
+from conftest import run_cli as run
 from kg.csvinput import read_csv
 
 COLUMNS = ["patient_id", "time", "code", "value", "unit", "comparator", "site", "gene", "agent"]
@@ -77,10 +76,6 @@ def test_several_patients_interleaved_give_one_report_each(engine):
     assert [p.id for p, _ in read] == [p["id"] for p in patients]
     for (patient, _), original in zip(read, patients):
         assert comparable(engine.explain(patient)) == comparable(engine.explain(original))
-
-
-def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_reads_csv_by_name_and_content(tmp_path):

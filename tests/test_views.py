@@ -6,10 +6,7 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 
 import kg
 from conftest import EXAMPLES, HOSTILE, expected_knowledge_graph, hostile_patient
+from conftest import run_cli as run
 from kg.views import ViewEdge, ViewGraph, ViewNode, graph_view, knowledge_graph, patient_graph, render
 
 # The only absolute URLs in a page: vis-network's licence and attribution strings, the SVG namespace it
@@ -173,11 +171,6 @@ def test_notebook_frame_is_sandboxed_and_holds_the_page(reports):
     assert frame.startswith("<iframe ") and 'sandbox="allow-scripts"' in frame and "allow-same-origin" not in frame
     srcdoc = re.search(r'srcdoc="([^"]*)"', frame).group(1)
     assert html.unescape(srcdoc) == report.to_html()
-
-
-def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kg.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          preexec_fn=lambda: os.umask(0o022))
 
 
 def test_cli_writes_only_where_asked(tmp_path):

@@ -91,7 +91,13 @@ def _assets() -> dict[str, str]:
     for name in ("vis_css", "view_css"):
         if "</style" in assets[name].lower():
             raise RuntimeError(f"{name} contains '</style' and cannot be inlined")
+    assets["csp"] = _csp(assets["vis_js"], assets["view_js"])
     return assets
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_assets()["page"])
 
 
 def _csp(*scripts: str) -> str:
@@ -172,13 +178,11 @@ def render(graph: ViewGraph) -> str:
     payload = {"view": graph.view, "title": graph.title, "nodes": nodes, "edges": edges,
                "options": json.loads(options), "meta": _meta(graph), "legend": _legend(graph),
                "panel": graph.panel}
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template = environment.from_string(assets["page"])
     from .. import __version__
 
-    return template.render(
+    return _template().render(
         title=graph.title, view=graph.view, version=__version__, vis_version=VIS_VERSION,
-        pyvis_version=metadata.version("pyvis"), csp=_csp(assets["vis_js"], assets["view_js"]),
+        pyvis_version=metadata.version("pyvis"), csp=assets["csp"],
         vis_css=Markup(assets["vis_css"]), view_css=Markup(assets["view_css"]),
         vis_js=Markup(assets["vis_js"]), view_js=Markup(assets["view_js"]),
         data_json=Markup(_json_for_script(payload)))

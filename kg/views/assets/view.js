@@ -40,7 +40,7 @@
     incident.get(e.from).push(e.id);
     incident.get(e.to).push(e.id);
   }
-  const state = { highlighted: { nodes: [], edges: [] }, selected: null, finding: null, path: null };
+  const state = { highlighted: { nodes: [], edges: [] }, selected: null };
 
   function highlight(nodeIds, edgeIds, emphasise) {
     const ns = new Set(nodeIds);
@@ -215,9 +215,7 @@
     if (!finding) return false;
     const chosen = index || 0;
     const path = finding.paths[chosen];
-    state.finding = code;
     state.selected = finding.node;
-    state.path = path ? chosen : null;
     highlight(path ? path.nodes : [finding.node], path ? path.edges : [], true);
     network.selectNodes([finding.node]);
     network.fit({ nodes: path ? path.nodes : [finding.node], maxZoomLevel: 1.1, animation: false });
