@@ -21,7 +21,9 @@ from .knowledge import KnowledgeBase, LabTest, ReferenceRange
 from .patient import Observation, Patient
 from .units import UnitError, convert
 
-__all__ = ["Finding", "select_at", "history", "evaluation_time", "interpret", "lab_interval", "number"]
+LAB_RANGE = "the reporting laboratory's reference range"
+
+__all__ = ["LAB_RANGE", "Finding", "select_at", "history", "evaluation_time", "interpret", "lab_interval", "number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Finding:
     phenotype: str | None = None  # HP CURIE (or mkg id) of the lab sign / clinical sign
     reference: ReferenceRange | None = None
     note: str | None = None
+    basis: str | None = None  # what decided the interpretation: laboratory flag | reference range | rule
 
     @property
     def abnormal(self) -> bool:
@@ -146,7 +149,16 @@ def interpret(obs: Observation, patient: Patient, kb: KnowledgeBase) -> Finding:
     except UnitError as error:
         return Finding(code=obs.code, term=obs.term, kind="lab", observation=obs, value=None,
                        unit=obs.unit, note=f"not convertible to {test.canonical_unit}: {error}")
-    interpretation, reference, note = _flag(test, patient, low, high, low_inc, high_inc)
+    if obs.lab_range is not None:
+        range_low, range_high, range_unit = obs.lab_range
+        given = [ReferenceRange(Fraction(0), Fraction(200), None, range_low, range_high, range_unit, LAB_RANGE)]
+        interpretation, reference, note = _flag(test, patient, low, high, low_inc, high_inc, ranges=given)
+    else:
+        interpretation, reference, note = _flag(test, patient, low, high, low_inc, high_inc)
+    basis = "rule" if test.high_rule is not None and obs.lab_range is None else "reference range"
+    if obs.lab_flag in {"high", "low", "normal"}:
+        basis = "laboratory flag"
+    interpretation, note = _laboratory_flag(obs, interpretation, note)
     sign = test.high_sign if interpretation == "high" else test.low_sign if interpretation == "low" else None
     phenotype = None
     if sign is not None:
@@ -154,12 +166,44 @@ def interpret(obs: Observation, patient: Patient, kb: KnowledgeBase) -> Finding:
         phenotype = next((x for x in term.exact_matches if x.startswith("HP:")), term.id)
     return Finding(code=obs.code, term=obs.term, kind="lab", observation=obs, value=value,
                    unit=test.canonical_unit, interpretation=interpretation, phenotype=phenotype, reference=reference,
-                   note=note)
+                   note=note, basis=basis if interpretation is not None else None)
+
+
+def _laboratory_flag(obs: Observation, judged: str | None, note: str | None) -> tuple[str | None, str | None]:
+    """The reporting laboratory's own flag wins over a range (its assay, its population); a conflict is noted.
+
+    ``abnormal`` gives no direction: the range decides it, or nothing does.
+    """
+    flag = obs.lab_flag
+    if flag is None or flag == judged:
+        return judged, note
+    if flag == "abnormal":
+        if judged in {"high", "low"}:
+            return judged, note
+        return None, _join(note, f"the laboratory flagged it abnormal without a direction; the reference range "
+                                 f"says {judged or 'nothing certain'}")
+    if judged is not None:
+        note = _join(note, f"the laboratory flagged it {flag}; against the reference range it is {judged}; "
+                           "the laboratory's flag is used")
+    return flag, note
+
+
+def _join(first: str | None, second: str) -> str:
+    return second if not first else f"{first}; {second}"
+
+
+def _ranges_for(test: LabTest, age: Fraction | None, sex: str | None) -> list[ReferenceRange]:
+    candidates = [r for r in test.reference_ranges
+                  if (age is None or r.min_age_years <= age < r.max_age_years)
+                  and (sex not in {"female", "male"} or r.sex in {None, sex})]
+    return candidates
 
 
 def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None, low_inc: bool,
-          high_inc: bool) -> tuple[str | None, ReferenceRange | None, str | None]:
-    if test.high_rule is not None:  # e.g. temperature: fever rule, not a population range
+          high_inc: bool, *, ranges: list[ReferenceRange] | None = None
+          ) -> tuple[str | None, ReferenceRange | None, str | None]:
+    """High, low or normal against ``ranges`` (default: the ontology's for the patient's age and sex)."""
+    if test.high_rule is not None and ranges is None:  # e.g. temperature: fever rule, not a population range
         rule = test.high_rule
         threshold = convert(rule.threshold, rule.unit, test.canonical_unit, analyte_kind=test.quantity_kind)
         if low >= threshold:
@@ -167,12 +211,13 @@ def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None,
         if high is not None and (high < threshold or (high == threshold and not high_inc)):
             return "normal", None, None
         return None, None, None
-    ranges = _ranges_for(test, patient.age_years, patient.sex)
     note = None
-    if not ranges and test.reference_ranges:
-        # No band for this age: judge against every band (flag only if abnormal for all), and say so.
-        ranges = _ranges_for(test, None, patient.sex)
-        note = "no reference range for this age in the ontology; judged against the ranges of every age band"
+    if ranges is None:
+        ranges = _ranges_for(test, patient.age_years, patient.sex)
+        if not ranges and test.reference_ranges:
+            # No band for this age: judge against every band (flag only if abnormal for all), and say so.
+            ranges = _ranges_for(test, None, patient.sex)
+            note = "no reference range for this age in the ontology; judged against the ranges of every age band"
     if not ranges:
         return None, None, None
     lows, highs = [], []
@@ -209,7 +254,8 @@ def finding_to_dict(finding: Finding, kb: KnowledgeBase) -> dict[str, Any]:
     if finding.kind == "lab":
         out.update({"value": number(finding.value), "unit": finding.unit, "comparator": obs.comparator,
                     "given": {"value": number(obs.value), "unit": obs.unit},
-                    "interpretation": finding.interpretation, "phenotype": finding.phenotype})
+                    "interpretation": finding.interpretation, "interpretation_basis": finding.basis,
+                    "phenotype": finding.phenotype})
         if finding.reference is not None:
             ref = finding.reference
             out["reference_range"] = {"low": number(ref.low), "high": number(ref.high), "unit": ref.unit,

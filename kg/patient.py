@@ -28,6 +28,7 @@ from .units import UnitError, convert, exact, normalise_unit, quantity_kind
 __all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "load_patient_file", "parse_time"]
 
 _COMPARATORS = {"<", "<=", ">=", ">"}
+_LAB_FLAGS = {"high", "low", "normal", "abnormal"}
 _CONDITION_STATUSES = {"confirmed", "suspected"}
 
 
@@ -47,6 +48,9 @@ class Observation:
     site: str | None = None
     gene: str | None = None
     given_code: str = ""
+    # what the reporting laboratory said, when it said it (a FHIR interpretation / referenceRange)
+    lab_flag: str | None = None  # high | low | normal | abnormal
+    lab_range: tuple[Fraction | None, Fraction | None, str] | None = None  # (low, high, unit)
 
     def to_dict(self) -> dict[str, Any]:
         """The observation as read and normalised (``observations.items`` of the report)."""
@@ -59,7 +63,18 @@ class Observation:
         for key in ("comparator", "present", "site", "gene"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.lab_flag is not None:
+            out["interpretation"] = self.lab_flag
+        if self.lab_range is not None:
+            low, high, unit = self.lab_range
+            out["reference_range"] = {"low": _plain(low), "high": _plain(high), "unit": unit}
         return out
+
+
+def _plain(value: Fraction | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value.denominator == 1 else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +307,38 @@ def _lab(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datetime 
         celsius = convert(value, unit, "Cel")
         if not (Fraction(20) <= celsius <= Fraction(46)):
             raise _Reject(f"impossible body temperature {float(celsius):g} Cel")
+    flag = raw.get("interpretation")
+    if flag is not None and flag not in _LAB_FLAGS:
+        raise _Reject(f"interpretation {flag!r} is not one of high, low, normal, abnormal")
+    lab_range = _lab_range(raw.get("reference_range"), unit, test) if raw.get("reference_range") is not None else None
     return Observation(index=index, code=test.notation, term=term_id, kind="lab", time=time, value=value,
-                       unit=unit, comparator=comparator, given_code=given)
+                       unit=unit, comparator=comparator, given_code=given, lab_flag=flag, lab_range=lab_range)
+
+
+def _lab_range(raw: Any, value_unit: str, test: Any) -> tuple[Fraction | None, Fraction | None, str]:
+    """The reporting laboratory's reference range: ``{"low", "high", "unit"}`` (unit defaults to the value's)."""
+    if not isinstance(raw, dict) or (raw.get("low") is None and raw.get("high") is None):
+        raise _Reject("reference_range must be an object with a low and/or a high")
+    bounds = []
+    for key in ("low", "high"):
+        if raw.get(key) is None:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(exact(raw[key]))
+        except ValueError:
+            raise _Reject(f"reference_range.{key} {raw[key]!r} is not a finite number") from None
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise _Reject(f"reference_range low {float(low):g} is above its high {float(high):g}")
+    try:
+        unit = normalise_unit(raw.get("unit") or value_unit)
+        for bound in (low, high):
+            if bound is not None:
+                convert(bound, unit, value_unit, analyte_kind=test.quantity_kind, molar=test.molar)
+    except UnitError as error:
+        raise _Reject(f"reference_range: {error} for {test.notation}") from None
+    return low, high, unit
 
 
 def _finding(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datetime | None, given: str) -> Observation:
