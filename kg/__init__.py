@@ -9,10 +9,11 @@ The public API is what ``__all__`` lists; everything else may change.
 
 from .engine import Engine
 from .errors import InputError, OntologyError
+from .explain_alert import explain_alert
 from .knowledge import KnowledgeBase, load_knowledge
 from .report import SCHEMA, Report
 from .views import GraphView, graph_view
 
-__all__ = ["Engine", "Report", "KnowledgeBase", "InputError", "OntologyError", "load_knowledge", "SCHEMA",
+__all__ = ["Engine", "explain_alert", "Report", "KnowledgeBase", "InputError", "OntologyError", "load_knowledge", "SCHEMA",
            "GraphView", "graph_view", "__version__"]
 __version__ = "0.1.0"

@@ -141,6 +141,21 @@ class Engine:
         }
         return Report(data)
 
+    def explain_alert(self, code: str, value: Any, unit: str, *,
+                      patient: str | Path | dict[str, Any] | Patient | None = None,
+                      time: datetime | str | None = None, comparator: str | None = None, age_years: Any = None,
+                      sex: str | None = None) -> dict[str, Any]:
+        """Explain one lab value another tool flagged: a JSON-serialisable dict (see :mod:`kg.explain_alert`).
+
+        ``patient`` makes it specific to that patient (the value is added to
+        the patient's observations at ``time``, or as current if no time);
+        without one, ``age_years`` and ``sex`` choose the reference range.
+        """
+        from .explain_alert import explain_alert_with
+
+        return explain_alert_with(self, code, value, unit, patient=patient, time=time, comparator=comparator,
+                                  age_years=age_years, sex=sex)
+
     def _explain_discordances(self, alerts: list[dict[str, Any]], targets: list[Target], context: set[str]) -> None:
         """Why a lab is not high when it would be expected to be: its chains of negative sign.
 

@@ -23,7 +23,7 @@ from .units import UnitError, convert
 
 LAB_RANGE = "the reporting laboratory's reference range"
 
-__all__ = ["LAB_RANGE", "Finding", "select_at", "history", "evaluation_time", "interpret", "lab_interval", "number"]
+__all__ = ["LAB_RANGE", "Finding", "ranges_for", "select_at", "history", "evaluation_time", "interpret", "lab_interval", "number"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +130,6 @@ def lab_interval(obs: Observation, test: LabTest, unit: str) -> tuple[Fraction, 
     }[obs.comparator]
 
 
-def _ranges_for(test: LabTest, age: Fraction | None, sex: str | None) -> list[ReferenceRange]:
-    candidates = [r for r in test.reference_ranges
-                  if (age is None or r.min_age_years <= age < r.max_age_years)
-                  and (sex not in {"female", "male"} or r.sex in {None, sex})]
-    return candidates
-
-
 def interpret(obs: Observation, patient: Patient, kb: KnowledgeBase) -> Finding:
     if obs.kind == "finding":
         term = kb.terms[obs.term]
@@ -192,11 +185,12 @@ def _join(first: str | None, second: str) -> str:
     return second if not first else f"{first}; {second}"
 
 
-def _ranges_for(test: LabTest, age: Fraction | None, sex: str | None) -> list[ReferenceRange]:
-    candidates = [r for r in test.reference_ranges
-                  if (age is None or r.min_age_years <= age < r.max_age_years)
-                  and (sex not in {"female", "male"} or r.sex in {None, sex})]
-    return candidates
+def ranges_for(test: LabTest, age: Fraction | None, sex: str | None) -> list[ReferenceRange]:
+    """The ontology's reference ranges of ``test`` that may apply (every age band if age is unknown, both
+    sexes if sex is)."""
+    return [r for r in test.reference_ranges
+            if (age is None or r.min_age_years <= age < r.max_age_years)
+            and (sex not in {"female", "male"} or r.sex in {None, sex})]
 
 
 def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None, low_inc: bool,
@@ -213,10 +207,10 @@ def _flag(test: LabTest, patient: Patient, low: Fraction, high: Fraction | None,
         return None, None, None
     note = None
     if ranges is None:
-        ranges = _ranges_for(test, patient.age_years, patient.sex)
+        ranges = ranges_for(test, patient.age_years, patient.sex)
         if not ranges and test.reference_ranges:
             # No band for this age: judge against every band (flag only if abnormal for all), and say so.
-            ranges = _ranges_for(test, None, patient.sex)
+            ranges = ranges_for(test, None, patient.sex)
             note = "no reference range for this age in the ontology; judged against the ranges of every age band"
     if not ranges:
         return None, None, None

@@ -142,7 +142,7 @@ def normalise_unit(unit: str) -> str:
             return ucum
     text = re.sub(r"\s+", "", text)
     text = re.sub(r"(?i)units?(?=/)", "U", text)
-    text = re.sub(r"^IU(?=/)", "U", text)
+    text = re.sub(r"^(?:IU|\[IU\]|\[iU\])(?=/)", "U", text)  # [IU]/L: the UCUM code of IU/L (FHIR Quantity.code)
     text = re.sub(r"(?i)meq(?=/)", "mmol", text)  # monovalent ions (sodium) only
     text = re.sub(r"(?<=/)(m|d|u|c|n)?l$", lambda m: (m.group(1) or "") + "L", text)
     text = text.replace("mcg", "ug").replace("mkat", "mkat")
