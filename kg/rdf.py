@@ -267,6 +267,8 @@ def report_nquads(report: dict[str, Any]) -> str:
             out.value(record, _p("pathCount"), explained.get(finding["code"], 0))  # 0: unexplained
         for key in ("value", "unit", "time"):
             out.value(record, _p(key), finding.get(key))
+        out.value(record, _p("interpretationBasis"), finding.get("interpretation_basis"))
+        out.value(record, _p("referenceRangeSource"), (finding.get("reference_range") or {}).get("source"))
         if finding.get("index") in obs_node:
             out.add(record, _DERIVED, obs_node[finding["index"]])
 

@@ -72,3 +72,17 @@ def test_laboratory_information_is_kept_on_the_observation(engine):
                                       "reference_range": {"high": 2.5}}])).to_dict()
     item = report["observations"]["items"][0]
     assert item["interpretation"] == "high" and item["reference_range"] == {"low": None, "high": 2.5, "unit": "mg/L"}
+
+
+def test_what_decided_the_interpretation_is_in_the_rdf(engine):
+    report = engine.explain(patient([{"code": "crp", "value": 3, "unit": "mg/L", "interpretation": "high"},
+                                     {"code": "ferritin", "value": 400, "unit": "ng/mL",
+                                      "reference_range": {"high": 300}}]))
+    rows = report.to_rdf().query("""
+        PREFIX mkr: <https://w3id.org/mas-kg/report/>
+        SELECT ?code ?basis ?source WHERE { GRAPH ?g {
+          ?f a mkr:Finding ; mkr:code ?code ; mkr:interpretationBasis ?basis .
+          OPTIONAL { ?f mkr:referenceRangeSource ?source } } }""")
+    found = {str(r.code): (str(r.basis), r.source and str(r.source)) for r in rows}
+    assert found["crp"][0] == "laboratory flag" and found["crp"][1]  # the ontology range it was also held against
+    assert found["ferritin"] == ("reference range", "the reporting laboratory's reference range")
