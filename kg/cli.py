@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="the store: oxigraph (embedded, fast; default) or rdflib (pure Python)")
     query.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit (default 60)")
     query.add_argument("--list", action="store_true", help="list the query suite with its questions and parameters")
-    serve = sub.add_parser("serve", help="a read-only SPARQL 1.1 Protocol endpoint (/sparql) and POST /explain")
+    serve = sub.add_parser("serve", help="a read-only SPARQL 1.1 Protocol endpoint (/sparql), POST /explain "
+                                         "and a CDS Hooks service (/cds-services)")
     serve.add_argument("--patient", action="append", default=[], metavar="FILE",
                        help="a patient JSON to evaluate and load (repeatable)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -63,6 +64,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="longest query accepted, in characters (default 20000)")
     serve.add_argument("--max-body", type=int, default=1_000_000,
                        help="largest request body accepted, in bytes (default 1000000)")
+    cds = serve.add_argument_group("CDS Hooks (GET /cds-services and the patient-view service)")
+    cds.add_argument("--cds-jwks", metavar="FILE",
+                     help="JSON Web Key Set of the trusted CDS clients' public keys: every /cds-services call then "
+                          "needs their signed JWT (without it, verification is off and a warning is printed)")
+    cds.add_argument("--cds-issuer", action="append", metavar="ISS",
+                     help="accepted JWT iss (repeatable); if given, other issuers are refused")
+    cds.add_argument("--cds-base-url", "--cds-audience", dest="cds_base_url", metavar="URL",
+                     help="this server's public base URL as clients call it (e.g. https://cds.example.org behind a "
+                          "TLS proxy): the expected JWT aud is URL + the endpoint path, and card links start with "
+                          "it; default http://<Host header>")
+    cds.add_argument("--cds-algorithms", metavar="ALG,ALG",
+                     help="accepted JWT signature algorithms (default ES384,RS384; never none or HMAC)")
+    cds.add_argument("--cds-view-ttl", type=float, default=3600.0, metavar="SECONDS",
+                     help="how long the causal-graph view linked from a card stays available (default 3600)")
+    cds.add_argument("--cds-feedback-log", metavar="FILE",
+                     help="append each card feedback item as one JSON line to this file (always logged on stderr)")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")
     check.add_argument("--ontology", help="ontology directory (default: the installed one)")
     check.add_argument("--no-reasoner", action="store_true", help="skip the HermiT consistency check")
@@ -95,14 +112,12 @@ def _write(text: str, out: str | None) -> None:
 
 
 def _evaluate(args: argparse.Namespace, file: str) -> tuple[list, bool]:
-    """The reports of a patient file with ``explain``'s options, and whether it was a long CSV
-    (JSON: one report; CSV: one per patient)."""
-    from .csvinput import looks_like_csv
+    """The reports of a patient file with ``explain``'s options, and whether its format can hold several
+    patients (JSON: one report; long CSV or FHIR Bundle: one per patient)."""
     from .engine import Engine
 
     engine = Engine()
-    from_csv = looks_like_csv(file)
-    patients = _read_patients(engine, file, from_csv=from_csv)
+    patients, many = _read_patients(engine, file)
     rejected = sum(len(p.rejected) for p in patients)
     if args.strict and rejected:
         raise InputError(f"{rejected} observation(s) rejected (--strict)", where=file)
@@ -110,7 +125,7 @@ def _evaluate(args: argparse.Namespace, file: str) -> tuple[list, bool]:
     if not (window >= 0 and window != float("inf")):
         raise InputError(f"--window: {window:g} is not a number of hours >= 0")
     return [engine.explain(p, at=args.at, window=timedelta(hours=window), pretest=_pretest(args.pretest))
-            for p in patients], from_csv
+            for p in patients], many
 
 
 def _one(reports: list, file: str, what: str):
@@ -120,9 +135,9 @@ def _one(reports: list, file: str, what: str):
 
 
 def _explain(args: argparse.Namespace) -> int:
-    reports, from_csv = _evaluate(args, args.file)
-    if args.format == "json":  # a CSV may hold many patients: its JSON is always an array
-        text = (json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) if from_csv
+    reports, many = _evaluate(args, args.file)
+    if args.format == "json":  # a CSV or a FHIR Bundle may hold many patients: its JSON is always an array
+        text = (json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False) if many
                 else reports[0].to_json()) + "\n"
     elif args.format == "text":
         text = "\n".join(r.to_text() for r in reports)
@@ -150,28 +165,30 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_patients(engine, file: str, *, from_csv: bool | None = None) -> list:
-    """Read a patient file, JSON or long CSV (detected unless ``from_csv`` says): one warning line per
-    rejected observation (naming the CSV line); exit 2 if a patient has no usable observation."""
-    from .csvinput import looks_like_csv, read_csv_file
+def _read_patients(engine, file: str) -> tuple[list, bool]:
+    """The patients of a file in any format (kg.inputs), and whether the format can hold several: one warning
+    line per rejected observation, naming its CSV line or Bundle entry; exit 2 if a patient has no usable
+    observation."""
+    from .inputs import read_patient_file
 
-    if from_csv is None:
-        from_csv = looks_like_csv(file)
-    read = read_csv_file(file, engine.kb) if from_csv else [(engine.read(file), ())]
-    for patient, lines in read:
+    read = read_patient_file(file, engine.kb)
+    for patient, where in read.patients:
         for rejected in patient.rejected:
-            where = f"{file}:{lines[rejected.index]}: patient {patient.id}" if lines else file
-            sys.stderr.write(f"mas-kg: warning: {where}: observation {rejected.index}"
-                             f"{' (' + rejected.code + ')' if rejected.code else ''}: {rejected.reason}\n")
+            code = f" ({rejected.code})" if rejected.code else ""
+            place = {"json": f"{file}: observation {rejected.index}",
+                     "csv": f"{file}:{where[rejected.index].removeprefix('line ')}: patient {patient.id}: "
+                            f"observation {rejected.index}",
+                     "fhir": f"{file}: {where[rejected.index]}"}[read.format]
+            sys.stderr.write(f"mas-kg: warning: {place}{code}: {rejected.reason}\n")
         if not patient.observations:
-            raise InputError(f"no usable observation{f' for patient {patient.id}' if lines else ''}", where=file)
-    return [patient for patient, _ in read]
+            raise InputError(f"no usable observation{f' for patient {patient.id}' if read.many else ''}", where=file)
+    return [patient for patient, _ in read.patients], read.many
 
 
 def _load_patients(engine, store, files: list[str]) -> None:
     """Evaluate each patient of each file and add its report to the store (warnings as for ``explain``)."""
     for file in files:
-        for patient in _read_patients(engine, file):
+        for patient in _read_patients(engine, file)[0]:
             store.add_report(engine.explain(patient), where=file)
 
 

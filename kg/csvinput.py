@@ -46,16 +46,17 @@ _TRUE = {"true", "yes", "present", "1", "y"}
 _FALSE = {"false", "no", "absent", "0", "n"}
 
 
-def looks_like_csv(path: str | Path) -> bool:
-    """A ``.csv`` file, or a file whose first line names the ``patient_id`` column."""
+def looks_like_csv(path: str | Path, *, first_line: str | None = None) -> bool:
+    """A ``.csv`` file, or a file whose first line (read unless given) names the ``patient_id`` column."""
     if str(path).lower().endswith(".csv"):
         return True
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            first = handle.readline()
-    except OSError:
-        return False
-    return not first.lstrip().startswith(("{", "[")) and "patient_id" in first.lower()
+    if first_line is None:
+        try:
+            with open(path, encoding="utf-8-sig", errors="replace") as handle:
+                first_line = handle.readline()
+        except OSError:
+            return False
+    return not first_line.lstrip().startswith(("{", "[")) and "patient_id" in first_line.lower()
 
 
 def read_csv_file(path: str | Path, kb: KnowledgeBase) -> list[tuple[Patient, tuple[int, ...]]]:

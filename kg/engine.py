@@ -26,7 +26,8 @@ from .criteria import Context, evaluate_set
 from .errors import InputError
 from .findings import Finding, evaluation_time, finding_to_dict, history, interpret, select_at
 from .knowledge import KnowledgeBase, load_knowledge
-from .patient import Patient, load_patient_file, parse_time, read_patient
+from .inputs import read_patient_file
+from .patient import Patient, parse_time, read_patient
 from .probability import post_test_report, table_probability
 from .report import SCHEMA, Report
 from .therapies import therapy_options
@@ -45,9 +46,21 @@ class Engine:
         self.graph = CausalGraph(self.kb)
 
     def read(self, source: str | Path | dict[str, Any]) -> Patient:
-        if isinstance(source, dict):
+        """One patient: a JSON-contract dict, a FHIR Bundle dict, or a file of any format (kg.inputs)
+        holding exactly one patient."""
+        if isinstance(source, dict) and source.get("resourceType") == "Bundle":  # FHIR R4: kg.fhir
+            from .fhir import read_bundle
+
+            patients = [p.patient for p in read_bundle(source, kb=self.kb)]
+            where = "this Bundle"
+        elif isinstance(source, dict):
             return read_patient(source, self.kb)
-        return load_patient_file(source, self.kb)
+        else:
+            patients = [p for p, _ in read_patient_file(source, self.kb).patients]
+            where = str(source)
+        if len(patients) != 1:
+            raise InputError(f"{where} holds {len(patients)} patients: read them with kg.inputs.read_patient_file")
+        return patients[0]
 
     def explain(self, patient: str | Path | dict[str, Any] | Patient, *, at: datetime | str | None = None,
                 window: timedelta | None = DEFAULT_WINDOW, pretest: float | dict[str, float] | None = None,

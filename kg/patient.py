@@ -14,7 +14,6 @@ and reason, so that every observation given is either used or rejected.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from fractions import Fraction
@@ -25,7 +24,7 @@ from .errors import InputError
 from .knowledge import KnowledgeBase
 from .units import UnitError, convert, exact, normalise_unit, quantity_kind
 
-__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "load_patient_file", "parse_time"]
+__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "read_text", "parse_time"]
 
 _COMPARATORS = {"<", "<=", ">=", ">"}
 _LAB_FLAGS = {"high", "low", "normal", "abnormal"}
@@ -167,26 +166,6 @@ def read_text(path: str | Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text (byte {error.start})", where=str(path)) from None
-
-
-def load_patient_file(path: str | Path, kb: KnowledgeBase) -> Patient:
-    """Read a patient JSON file (raises InputError naming the file)."""
-    where = str(path)
-    text = read_text(path)
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}", where=where) from None
-    except ValueError as error:
-        raise InputError(str(error), where=where) from None
-    try:
-        return read_patient(data, kb, default_id=Path(path).stem)
-    except InputError as error:
-        raise InputError(error.problem, where=where) from None
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"not valid JSON: {name} is not a number")
 
 
 def read_patient(data: Any, kb: KnowledgeBase, *, default_id: str = "patient") -> Patient:

@@ -2,7 +2,13 @@
 
 Routes: ``GET /`` (an index), ``GET /health``, ``GET|POST /sparql`` (SPARQL 1.1
 Protocol; the default graph is the union of all graphs), ``POST /explain`` (a
-patient JSON in, its report out), ``GET /queries`` and ``GET /queries/{name}``.
+patient JSON in, its report out), ``GET /queries`` and ``GET /queries/{name}``,
+and the CDS Hooks service (:mod:`kg.cdshooks`): ``GET /cds-services``,
+``POST /cds-services/{id}``, ``POST /cds-services/{id}/feedback`` and
+``GET /cds-services/{id}/views/{uuid}``.  With ``--cds-jwks`` every
+``/cds-services`` call but the views (capability URLs) needs a client's
+signed JWT (:mod:`kg.cds_auth`); a refused token is 401 with a
+``WWW-Authenticate`` challenge.
 
 What is enforced, and how:
 
@@ -36,6 +42,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import InputError, QueryError, QueryRefused, QueryTimeout, QueryUnavailable
+from .inputs import parse_json
 from .querypool import QueryPool
 from .results import choose, negotiate, render
 from .sparql import NamedQuery, check_query, load_queries
@@ -45,7 +52,8 @@ __all__ = ["run", "MasKgServer", "Handler", "HttpError"]
 #: path -> (methods allowed, handler method); /queries/{name} is handled by ``_named``.
 _ROUTES: dict[str, tuple[tuple[str, ...], str]] = {
     "/": (("GET",), "_index"), "/health": (("GET",), "_health"), "/sparql": (("GET", "POST"), "_sparql"),
-    "/explain": (("POST",), "_explain"), "/queries": (("GET",), "_queries")}
+    "/explain": (("POST",), "_explain"), "/queries": (("GET",), "_queries"),
+    "/cds-services": (("GET",), "_cds_discovery")}
 _EXPLAIN_FORMATS = {"application/json": "json", "text/turtle": "turtle", "application/trig": "trig",
                     "application/n-quads": "nquads", "text/plain": "text"}
 _JSON = "application/json; charset=utf-8"
@@ -71,6 +79,18 @@ def _status(error: InputError) -> int:
     return 503 if isinstance(error, (QueryTimeout, QueryUnavailable)) else 400
 
 
+def _cds_route(path: str) -> tuple[tuple[str, ...], str]:
+    """/cds-services/{id} (POST), .../feedback (POST), .../views/{uuid} (GET); else no route (404)."""
+    parts = path.split("/")[2:]
+    if len(parts) == 1 and parts[0]:
+        return ("POST",), "_cds_service"
+    if len(parts) == 2 and parts[0] and parts[1] == "feedback":
+        return ("POST",), "_cds_feedback"
+    if len(parts) == 3 and parts[0] and parts[1] == "views" and parts[2]:
+        return ("GET",), "_cds_view"
+    return (), ""
+
+
 def _single(params: Mapping[str, list[str]], name: str) -> str | None:
     if len(params.get(name, [])) > 1:
         raise HttpError(400, f"give the parameter {name!r} once")
@@ -84,11 +104,12 @@ class MasKgServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], *, pool: QueryPool, engine: Any, suite: Mapping[str, NamedQuery],
-                 quads: int, patients: list[str], max_query_length: int, max_body: int) -> None:
+                 quads: int, patients: list[str], max_query_length: int, max_body: int, cds: Any = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.pool, self.engine, self.suite, self.quads, self.patients = pool, engine, dict(suite), quads, patients
         self.max_query_length, self.max_body = max_query_length, max_body
+        self.cds = cds  # kg.cdshooks.CdsHooks
         self.engine_lock = threading.Lock()
         super().__init__(address, Handler)
 
@@ -152,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             url = urlsplit(self.path)
             path = url.path
             allowed, route = _ROUTES.get(path) or ((("GET",), "_named") if path.startswith("/queries/") else
+                                                   _cds_route(path) if path.startswith("/cds-services/") else
                                                    ((), ""))
             if not route:
                 raise HttpError(404, f"no resource {path[:200]!r}; see GET / for the endpoints")
@@ -227,7 +249,12 @@ class Handler(BaseHTTPRequestHandler):
                              "application/n-quads, text/plain for a consult note)",
             "GET /queries": "the named queries with their parameters",
             "GET /queries/{name}?param=value": "run a named query",
-            "GET /health": "status, quads and patients"},
+            "GET /health": "status, quads and patients",
+            "GET /cds-services": "CDS Hooks discovery: the patient-view service mas-kg-patient-view",
+            "POST /cds-services/mas-kg-patient-view": "CDS Hooks call (patient-view, FHIR prefetch) -> cards",
+            "POST /cds-services/mas-kg-patient-view/feedback": "CDS Hooks feedback on a card (accepted/overridden)",
+            "GET /cds-services/mas-kg-patient-view/views/{uuid}": "the causal graph linked from a card (HTML)"},
+            "cds_hooks": {"jwt_required": self.server.cds is not None and self.server.cds.verifier is not None},
             "limits": {"timeout_seconds": self.server.pool.timeout, "max_rows": self.server.pool.max_rows,
                        "max_query_length": self.server.max_query_length, "max_body": self.server.max_body}})
 
@@ -311,7 +338,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(406, f"the Accept header allows none of: {', '.join(_EXPLAIN_FORMATS)}")
         body = self._body()
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = parse_json(body.decode("utf-8"))  # numbers as exact decimals, as from a file
         except UnicodeDecodeError:
             raise HttpError(400, "the patient is not UTF-8") from None
         except ValueError as error:
@@ -332,6 +359,83 @@ class Handler(BaseHTTPRequestHandler):
             media = next(m for m, name in _EXPLAIN_FORMATS.items() if name == chosen)
             self._send(200, report.serialize(chosen), media + "; charset=utf-8")
 
+    # -- CDS Hooks (kg.cdshooks): the routes check the token, the body and the service id, then call the service
+    def _cds(self, what: Callable[[Any], Any]) -> Any:
+        """Run ``what(cds)`` with the service's refusals (CdsError) as HTTP errors."""
+        from .cdshooks import CdsError
+
+        if self.server.cds is None:
+            raise HttpError(404, "the CDS Hooks service is not enabled on this server")
+        try:
+            return what(self.server.cds)
+        except CdsError as error:
+            raise HttpError(error.status, error.message, error.headers) from None
+
+    def _cds_base(self) -> str:
+        host, port = self.server.server_address[:2]
+        fallback = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        return self._cds(lambda cds: cds.base(self.headers.get("Host"), fallback))
+
+    def _cds_checked(self, url: Any, *, body: bool) -> tuple[str, Any]:
+        """Authenticate (the token's aud must be this endpoint's public URL), check the service id and read
+        a JSON body; return the public base URL and the body."""
+        from .cdshooks import SERVICE_ID
+
+        base = self._cds_base()
+        self._cds(lambda cds: cds.authenticate(self.headers.get("Authorization"), audience=base + url.path))
+        parts = url.path.split("/")
+        if len(parts) > 2 and parts[2] != SERVICE_ID:
+            raise HttpError(404, f"no CDS service {unquote(parts[2])[:100]!r}; see GET /cds-services")
+        if not body:
+            return base, None
+        media = self._media()
+        if media and media != "application/json" and not media.endswith("+json"):
+            raise HttpError(415, "POST CDS Hooks requests as application/json")
+        try:
+            return base, json.loads(self._body().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise HttpError(400, "the request body is not UTF-8") from None
+        except ValueError as error:
+            raise HttpError(400, f"the request body is not JSON: {error}") from None
+
+    def _cds_discovery(self, url: Any) -> None:
+        from .cdshooks import discovery
+
+        self._cds_checked(url, body=False)
+        self._json(200, discovery())
+
+    def _cds_service(self, url: Any) -> None:
+        from .cdshooks import parse_request
+
+        base, data = self._cds_checked(url, body=True)
+        request = self._cds(lambda cds: parse_request(data))
+        with self.server.engine_lock:
+            report, sources = self._cds(lambda cds: cds.evaluate(request, self.server.engine))
+        cards = self._cds(lambda cds: cds.cards(report, sources, base=base, hook_instance=request.hook_instance))
+        self._json(200, {"cards": cards})
+
+    def _cds_feedback(self, url: Any) -> None:
+        from .cdshooks import SERVICE_ID, parse_feedback
+
+        _, data = self._cds_checked(url, body=True)
+        items = self._cds(lambda cds: parse_feedback(data))
+        self.server.cds.feedback.record(SERVICE_ID, items)
+        self._json(200, {"received": len(items)})
+
+    def _cds_view(self, url: Any) -> None:
+        """A capability URL: no token (a clinician's browser opens it); unknown or expired -> 404."""
+        from .cdshooks import SERVICE_ID
+
+        _, service, _, key = url.path.split("/")[1:]
+        if service != SERVICE_ID:
+            raise HttpError(404, f"no CDS service {unquote(service)[:100]!r}; see GET /cds-services")
+        with self.server.engine_lock:
+            page = self._cds(lambda cds: cds.view_html(key, kb=self.server.engine.kb))
+        if page is None:
+            raise HttpError(404, "no such view: it has expired or never existed (views last --cds-view-ttl seconds)")
+        self._send(200, page, "text/html; charset=utf-8", {"Referrer-Policy": "no-referrer",
+                                                           "X-Robots-Tag": "noindex"})
+
 
 def _check_args(args: Any) -> None:
     for name in ("port", "workers", "timeout", "max_rows", "max_query_length", "max_body"):
@@ -350,10 +454,15 @@ def _suite() -> dict[str, NamedQuery]:
 
 def run(args: Any, *, load_patients: Callable[[Any, Any, list[str]], None]) -> int:
     """Serve until SIGTERM or Ctrl-C; return 0 after a clean shutdown (the workers stopped)."""
+    from .cdshooks import CdsHooks
     from .engine import Engine
     from .store import open_store
 
     _check_args(args)
+    cds = CdsHooks.from_args(args)  # a bad key set exits 2 before anything starts
+    if cds.verifier is None:
+        sys.stderr.write("mas-kg: warning: CDS Hooks JWT verification is off (no --cds-jwks): any client may "
+                         "call /cds-services\n")
     engine = Engine()
     store = open_store(kb=engine.kb)
     load_patients(engine, store, list(args.patient))
@@ -368,7 +477,8 @@ def run(args: Any, *, load_patients: Callable[[Any, Any, list[str]], None]) -> i
         pool.start()
         try:
             httpd = MasKgServer((args.host, args.port), pool=pool, engine=engine, suite=_suite(), quads=quads,
-                                patients=patients, max_query_length=args.max_query_length, max_body=args.max_body)
+                                patients=patients, max_query_length=args.max_query_length, max_body=args.max_body,
+                                cds=cds)
         except OSError as error:
             raise InputError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
         thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="mas-kg-http",

@@ -221,6 +221,9 @@ def _convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str
     raise UnitError(f"cannot convert {from_unit} ({source_kind}) to {to_unit} ({target_kind})")
 
 
+MAX_EXPONENT = 308  # a decimal's exponent beyond what a double can hold is no measurement
+
+
 def exact(number: object) -> Fraction:
     """Read a JSON number as the exact decimal it prints as (semantics decision 1).
 
@@ -232,6 +235,8 @@ def exact(number: object) -> Fraction:
     if isinstance(number, Decimal):
         if not number.is_finite():
             raise ValueError("not a finite number")
+        if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+            raise ValueError("not a plausible number")  # 1e999999999 as a Fraction would exhaust memory
         return Fraction(number)
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         raise ValueError("not a number")

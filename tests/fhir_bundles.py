@@ -125,7 +125,7 @@ def _observation(obs: dict, index: int, subject: dict) -> dict:
     resource: dict[str, Any] = {
         "resourceType": "Observation", "id": f"obs-{index}", "status": "final",
         "category": [{"coding": [{"system": CATEGORY, "code": category}]}],
-        "code": _codeable(obs["code"]), "subject": subject}
+        "code": _codeable(obs["code"]), "subject": dict(subject)}
     if obs.get("time"):
         resource["effectiveDateTime"] = obs["time"]
     if kind == "ClinicalSign":
@@ -202,10 +202,10 @@ def patient_bundle(patient: dict) -> dict:
                                             "code": "active"}]},
              "verificationStatus": {"coding": [{
                  "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": status}]},
-             "code": codeable, "subject": subject})
+             "code": codeable, "subject": dict(subject)})
     for index, medication in enumerate(patient.get("medications", [])):
         statement = {"resourceType": "MedicationStatement", "id": f"med-{index}", "status": "active",
-                     "medicationCodeableConcept": {"text": medication["code"]}, "subject": subject}
+                     "medicationCodeableConcept": {"text": medication["code"]}, "subject": dict(subject)}
         if medication.get("start"):
             statement["effectivePeriod"] = {"start": medication["start"]}
         add(statement)
