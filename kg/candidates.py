@@ -35,6 +35,7 @@ from .units import UnitError
 __all__ = ["Evidence", "rank_candidates", "METHOD", "MOLECULAR"]
 
 MOLECULAR = "mkg:HLHMolecularDiagnosis"  # the finding that carries a gene (DESIGN.md section 3)
+HLH = "mkg:HLH"  # candidates that are forms of HLH (hlh_family in the report)
 
 METHOD = ("evidence points: the sum of the weights of the ontology's evidence rules that hold for the patient "
           "(ontology/candidates.ttl); weights are engine settings chosen to order the candidates as the cited "
@@ -121,7 +122,8 @@ def rank_candidates(kb: KnowledgeBase, graph: CausalGraph, *, patient: Patient, 
         score = sum((e.points for e in evidence), Fraction(0))
         term = kb.terms[category.term]
         ranked.append({
-            "category": category.category, "label": term.label,
+            "category": category.category, "label": term.label, "short_label": category.short_label,
+            "hlh_family": kb.is_a(term.id, HLH),
             "id": next((x for x in term.exact_matches if x.startswith("MONDO:")), term.id), "term": term.id,
             "score": number(score),
             "supporting": [e.text for e in evidence if e.points > 0],

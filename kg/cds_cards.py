@@ -1,21 +1,27 @@
 r"""CDS Hooks cards from a report: when a card is warranted, its summary, indicator and Markdown detail.
 
-The rules (the card's urgency is a service policy, not knowledge: the
+The rules (the card's urgency is a service policy held in the ontology as each
+criteria set's ``mkg:alertTier``, shown in the report as ``alert_tier``; the
 criteria, their verdicts and every explanation come from the report):
 
-* ``critical``: a diagnostic or classification set for MAS/HLH is **met**:
-  ``mas2016``, ``hlh2004``, ``ravelli2005``, ``parodi2009`` or ``hscore``
-  (at or above its cut-off of 169);
-* ``warning``: otherwise, a screening score or rule is met (``ms_score``,
-  ``kostik2015``, ``ferritin_esr``, ``mas_seed``, ``ohi``, ``isth_dic``), or
-  one of the diagnostic sets above is ``indeterminate`` with at least one
-  item already met (the tests listed under "would decide" could complete
-  it), or an alert of severity ``warning`` or ``critical`` fired;
+* ``critical``: a set of tier ``critical`` (the diagnostic or classification
+  criteria of MAS/HLH: ``mas2016``, ``hlh2004``, ``ravelli2005``,
+  ``parodi2009``, ``hscore``) is **met**;
+* ``warning``: otherwise, a set of tier ``warning`` (screening rules and
+  scores, other syndromes' criteria: ``ms_score``, ``kostik2015``,
+  ``ferritin_esr``, ``mas_seed``, ``ohi``, ``isth_dic``) is met, or a
+  critical-tier set is ``indeterminate`` with at least one item already met
+  (the tests listed under "would decide" could complete it), or an alert of
+  severity ``warning`` or ``critical`` fired;
 * ``info``: otherwise, if a finding is abnormal or an observation was
   rejected (so nothing the client sent is silently dropped);
 * no card at all otherwise (a patient with nothing abnormal): the spec's
-  ``{"cards": []}``.  ``mh_score`` (primary HLH *versus* MAS) never raises
-  the indicator: it only means something once HLH is established.
+  ``{"cards": []}``.  ``mh_score`` (primary HLH *versus* MAS, tier ``none``)
+  never raises the indicator: it only means something once HLH is established.
+
+Names in the summary are the ontology's short labels (``short_label`` of
+criteria and candidates); "likely" is said of a leading candidate that is a
+form of HLH (``hlh_family``).
 
 One card per request, without suggestions (nothing is ordered for the
 clinician); critical and warning cards offer ``overrideReasons``.  Its ``summary`` (always under 140 characters) names
@@ -48,22 +54,11 @@ import unicodedata
 import uuid
 from typing import Any, Sequence
 
-__all__ = ["main_card", "detail", "indicator_of", "md", "DIAGNOSTIC", "SCREENING", "SUMMARY_LIMIT",
+__all__ = ["main_card", "detail", "indicator_of", "md", "SUMMARY_LIMIT",
            "OVERRIDE_REASONS"]
 
-DIAGNOSTIC = ("mas2016", "hlh2004", "ravelli2005", "parodi2009", "hscore")
-SCREENING = ("ms_score", "kostik2015", "ferritin_esr", "mas_seed", "ohi", "isth_dic")
 SUMMARY_LIMIT = 139  # the spec: "<140-character summary"
 CANDIDATES_SHOWN, REASONS_SHOWN, TESTS_SHOWN = 3, 3, 8
-_HLH_FAMILY = ("mas", "primary_hlh", "infection_hlh", "malignancy_hlh")
-# short display names for the one-line summary (the detail uses the report's full labels)
-_SET_SHORT = {"hlh2004": "HLH-2004", "mas2016": "2016 EULAR/ACR/PRINTO", "mas_seed": "seed MAS rule",
-              "ravelli2005": "Ravelli 2005", "hscore": "HScore", "ms_score": "MS score", "mh_score": "MH score",
-              "ferritin_esr": "ferritin/ESR ratio", "ohi": "OHI index", "parodi2009": "Parodi 2009",
-              "isth_dic": "ISTH overt DIC", "kostik2015": "Kostik 2015"}
-_LEAD_SHORT = {"mas": "MAS", "primary_hlh": "Primary HLH", "infection_hlh": "Infection-associated HLH",
-               "malignancy_hlh": "Malignancy-associated HLH", "disease_flare": "sJIA/AOSD flare",
-               "sepsis_dic": "Sepsis with DIC"}
 #: offered on critical and warning cards; a client may show them when the card is dismissed (feedback)
 OVERRIDE_REASONS = tuple({"system": "https://w3id.org/mas-kg/cds/override-reason", "code": code, "display": display}
                          for code, display in (("already-assessed", "MAS/HLH already assessed or being treated"),
@@ -97,9 +92,13 @@ def _abnormal(report: dict[str, Any]) -> list[dict[str, Any]]:
             or (f.get("kind") == "finding" and f.get("present") is True)]
 
 
-def _by_status(report: dict[str, Any], ids: Sequence[str], status: str) -> list[dict[str, Any]]:
-    sets = {c["id"]: c for c in report["criteria"]}
-    return [sets[i] for i in ids if i in sets and sets[i]["status"] == status]
+def _by_status(report: dict[str, Any], tier: str, status: str) -> list[dict[str, Any]]:
+    """The criteria sets of an alert tier (the ontology's mkg:alertTier: critical or warning) with a status."""
+    return [c for c in report["criteria"] if c.get("alert_tier") == tier and c["status"] == status]
+
+
+def _short(criterion: dict[str, Any]) -> str:
+    return criterion.get("short_label") or criterion["id"]
 
 
 def _partly_met(criterion: dict[str, Any]) -> bool:
@@ -108,10 +107,10 @@ def _partly_met(criterion: dict[str, Any]) -> bool:
 
 def indicator_of(report: dict[str, Any]) -> str | None:
     """``critical``, ``warning``, ``info`` or ``None`` (no card) by the rules of the module docstring."""
-    if _by_status(report, DIAGNOSTIC, "met"):
+    if _by_status(report, "critical", "met"):
         return "critical"
-    if _by_status(report, SCREENING, "met") or any(_partly_met(c) for c in _by_status(
-            report, DIAGNOSTIC, "indeterminate")) or any(a.get("severity") in ("warning", "critical")
+    if _by_status(report, "warning", "met") or any(_partly_met(c) for c in _by_status(
+            report, "critical", "indeterminate")) or any(a.get("severity") in ("warning", "critical")
                                                          for a in report["alerts"]):
         return "warning"
     if _abnormal(report) or report["observations"]["rejected"]:
@@ -149,23 +148,23 @@ def _plural(count: int, noun: str) -> str:
 def _summary(report: dict[str, Any], indicator: str) -> str:
     """The one-line summary; the leading candidate is named only when its evidence points are positive."""
     candidates = report["candidates"]
-    lead = candidates[0]["category"] if candidates and candidates[0]["score"] > 0 else None
-    name = _LEAD_SHORT.get(lead, lead) if lead else None
+    lead = candidates[0] if candidates and candidates[0]["score"] > 0 else None
+    name = (lead.get("short_label") or lead["category"]) if lead else None
     ferritin = next((f for f in report["findings"] if f["code"] == "ferritin" and f.get("interpretation") == "high"),
                     None)
     alerts = [a["label"].split(":")[0] for a in report["alerts"] if a.get("severity") in ("warning", "critical")]
     if indicator == "critical":
-        met = [_SET_SHORT.get(c["id"], c["id"]) for c in _by_status(report, DIAGNOSTIC, "met")]
-        head = f"{name} likely" if lead in _HLH_FAMILY else \
+        met = [_short(c) for c in _by_status(report, "critical", "met")]
+        head = f"{name} likely" if lead and lead.get("hlh_family") else \
             f"{name} leads, yet MAS/HLH criteria met" if name else "MAS/HLH criteria met"
         parts = [", ".join(met) + " met"] + ([f"ferritin {_value(ferritin)}"] if ferritin else []) + alerts
         if len(head + ": " + parts[0]) > SUMMARY_LIMIT:  # too many sets to name: count them
             parts[0] = f"{len(met)} MAS/HLH criteria sets met"
         return _fit(head, parts)
     if indicator == "warning":
-        parts = [f"{_SET_SHORT.get(c['id'], c['id'])} met" for c in _by_status(report, SCREENING, "met")]
-        parts += [f"{_SET_SHORT.get(c['id'], c['id'])} indeterminate" for c in
-                  _by_status(report, DIAGNOSTIC, "indeterminate") if _partly_met(c)]
+        parts = [f"{_short(c)} met" for c in _by_status(report, "warning", "met")]
+        parts += [f"{_short(c)} indeterminate" for c in
+                  _by_status(report, "critical", "indeterminate") if _partly_met(c)]
         return _fit(f"{name} leads; MAS/HLH not excluded" if name else "MAS/HLH not excluded", parts + alerts)
     obs = report["observations"]
     if not obs["used"]:
@@ -186,8 +185,8 @@ def main_card(report: dict[str, Any], *, sources: Sequence[str], view_url: str |
     indicator = indicator_of(report)
     if indicator is None:
         return None
-    cited = (_by_status(report, DIAGNOSTIC, "met") + _by_status(report, SCREENING, "met"))[:2]
-    names = [_SET_SHORT.get(c["id"], c["id"]) + (f" ({c['source']})" if str(c.get("source", "")).startswith(
+    cited = (_by_status(report, "critical", "met") + _by_status(report, "warning", "met"))[:2]
+    names = [_short(c) + (f" ({c['source']})" if str(c.get("source", "")).startswith(
         ("doi:", "PMID:")) else "") for c in cited]
     source: dict[str, Any] = {"label": _plain(f"mas-kg {version}".strip() + (": " + "; ".join(names) if names
                                                                            else ""), 200)}

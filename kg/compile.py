@@ -241,7 +241,9 @@ def _criteria(graph: rdflib.Graph) -> list[CriteriaSet]:
             performance_note=_text(graph, node, M.performanceNote), decision_note=_text(graph, node, M.decisionNote),
             probability_table=tuple(table),
             probability_labels=(_text(graph, node, M.probabilityBelowLabel), _text(graph, node, M.probabilityAboveLabel)),
-            pretest_defaults=tuple(pretests), order=_order(graph, node)))
+            pretest_defaults=tuple(pretests), order=_order(graph, node),
+            short_label=_text(graph, node, M.shortLabel) or _text(graph, node, RDFS.label),
+            alert_tier=_text(graph, node, M.alertTier) or "none"))
     sets.sort(key=lambda s: (s.order, s.id))
     return sets
 
@@ -286,7 +288,8 @@ def _local(node) -> str:
 
 
 def candidate_categories(graph: rdflib.Graph) -> list[CandidateCategory]:
-    found = [CandidateCategory(category=str(category), term=compact(str(cls)), order=_order(graph, cls))
+    found = [CandidateCategory(category=str(category), term=compact(str(cls)), order=_order(graph, cls),
+                               short_label=_text(graph, cls, M.shortLabel) or _text(graph, cls, RDFS.label))
              for cls, category in graph.subject_objects(M.candidateCategory)]
     return sorted(found, key=lambda c: (c.order, c.category))
 

@@ -110,7 +110,8 @@ class SetResult:
     def to_dict(self, kb: KnowledgeBase) -> dict[str, Any]:
         c = self.criteria
         return {
-            "id": c.id, "label": c.label, "status": self.status, "score": number(self.score),
+            "id": c.id, "label": c.label, "short_label": c.short_label, "alert_tier": c.alert_tier,
+            "status": self.status, "score": number(self.score),
             "score_range": [number(self.score_range[0]), number(self.score_range[1])] if self.score_range else None,
             "cutoff": number(self.cutoff),
             **({"score_range_excludes": list(self.exclusive_range)} if any(self.exclusive_range) else {}),

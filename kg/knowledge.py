@@ -228,6 +228,8 @@ class CriteriaSet:
     probability_labels: tuple[str, str] = ("", "")  # below / above the table
     pretest_defaults: tuple[PretestDefault, ...] = ()
     order: int = 0
+    short_label: str = ""  # for one-line outputs (a CDS card summary)
+    alert_tier: str = "none"  # critical | warning | none: how alerting outputs surface a met verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,7 @@ class CandidateCategory:
     category: str  # mas | primary_hlh | infection_hlh | malignancy_hlh | disease_flare | sepsis_dic
     term: str
     order: int
+    short_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,9 +220,9 @@ def test_sjia_mas_card(secured):
     patient = example("sjia-mas")
     [card] = call(secured, hook_call(patient["id"], prefetch_of(patient))).json()["cards"]
     assert card["indicator"] == "critical"
-    assert card["summary"].startswith("MAS likely: 2016 EULAR/ACR/PRINTO, HLH-2004")
+    assert card["summary"].startswith("MAS likely: HLH-2004, 2016 EULAR/ACR/PRINTO")  # the ontology's order
     assert "ferritin 14,500 ng/mL" in card["summary"]
-    assert card["source"]["url"] == "https://doi.org/10.1002/art.39332"
+    assert card["source"]["url"] == "https://doi.org/10.1002/pbc.21039"  # HLH-2004, the first set met
     detail = card["detail"]
     assert "| 2016 EULAR\\/ACR\\/PRINTO classification criteria" in detail and "| **met** |" in detail
     assert "ESR\\/CRP discordance" in detail and "why esr is not high" in detail  # the alert with its chain
@@ -542,3 +542,15 @@ def test_markdown_escape_leaves_nothing_live():
         escaped = md(text)
         assert "\n" not in escaped and "<" not in escaped and "](" not in escaped
     assert SUMMARY_LIMIT < 140
+
+
+def test_card_urgency_and_names_come_from_the_ontology(engine):
+    from kg.cds_cards import indicator_of
+
+    assert all(c.short_label and c.alert_tier in {"critical", "warning", "none"} for c in engine.kb.criteria)
+    assert all(c.short_label for c in engine.kb.candidates)
+    report = engine.explain(EXAMPLES / "sjia-mas.json").to_dict()
+    assert indicator_of(report) == "critical"
+    for criterion in report["criteria"]:
+        criterion["alert_tier"] = "none"  # as if the ontology surfaced no set
+    assert indicator_of(report) != "critical"
