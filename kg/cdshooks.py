@@ -290,8 +290,9 @@ class CdsHooks:
     """The service's state in the server: token verifier (or none), views, feedback log, public base URL."""
 
     def __init__(self, *, verifier: Any = None, base_url: str | None = None, views: ViewStore | None = None,
-                 feedback: FeedbackLog | None = None, version: str = "") -> None:
+                 feedback: FeedbackLog | None = None, version: str = "", cors_origins: Sequence[str] = ()) -> None:
         self.verifier, self.base_url = verifier, base_url
+        self.cors_origins = frozenset(cors_origins)  # browser-based CDS clients allowed (CORS); "*" for any
         self.views, self.feedback = views or ViewStore(), feedback or FeedbackLog()
         self.version = version
 
@@ -317,8 +318,13 @@ class CdsHooks:
         if jwks:
             chosen = [a.strip() for a in algorithms.split(",")] if algorithms else list(DEFAULT_ALGORITHMS)
             verifier = TokenVerifier(load_jwks(jwks), issuers=issuers, algorithms=chosen)
+        origins = getattr(args, "cds_cors_origin", None) or []
+        for origin in origins:
+            if origin != "*" and not re.match(r"^https?://[^\s/?#@]+$", origin):
+                raise InputError(f"--cds-cors-origin {origin!r}: expected * or scheme://host[:port], no path")
         return cls(verifier=verifier, base_url=base, views=ViewStore(ttl=ttl),
-                   feedback=FeedbackLog(getattr(args, "cds_feedback_log", None)), version=__version__)
+                   feedback=FeedbackLog(getattr(args, "cds_feedback_log", None)), version=__version__,
+                   cors_origins=origins)
 
     def base(self, host: str | None, fallback: str) -> str:
         """The public base URL: ``--cds-base-url``, else ``http://`` and the Host header (checked), else

@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="accepted JWT signature algorithms (default ES384,RS384; never none or HMAC)")
     cds.add_argument("--cds-view-ttl", type=float, default=3600.0, metavar="SECONDS",
                      help="how long the causal-graph view linked from a card stays available (default 3600)")
+    cds.add_argument("--cds-cors-origin", action="append", metavar="ORIGIN",
+                     help="let a browser-based CDS client from ORIGIN (scheme://host[:port], or *) call the CDS "
+                          "endpoints (CORS; repeatable; default: none)")
     cds.add_argument("--cds-feedback-log", metavar="FILE",
                      help="append each card feedback item as one JSON line to this file (always logged on stderr)")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")

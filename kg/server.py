@@ -23,7 +23,8 @@ What is enforced, and how:
   the body is read (413; no length: 411), the query text against
   ``--max-query-length`` (413 for POST, 414 for GET);
 * the engine is not thread-safe (it has caches): ``/explain`` holds a lock;
-* the server binds 127.0.0.1 unless told otherwise, and sends no CORS headers.
+* the server binds 127.0.0.1 unless told otherwise, and sends no CORS headers except on the CDS
+  endpoints to the origins ``--cds-cors-origin`` names (a browser-based CDS client).
 
 Every error is ``{"error": "<one line>"}`` with its status; never a traceback.
 """
@@ -158,6 +159,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        for name, value in self._cors().items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -166,6 +169,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
         self._send(status, json.dumps(data, ensure_ascii=False, indent=1), _JSON, headers)
+
+    def _cors(self) -> dict[str, str]:
+        """CORS headers for a browser-based CDS client whose Origin ``--cds-cors-origin`` allows (CDS endpoints
+        only; none otherwise: the SPARQL endpoint stays same-origin)."""
+        cds, origin = self.server.cds, self.headers.get("Origin")
+        if cds is None or not origin or not urlsplit(self.path).path.startswith("/cds-services"):
+            return {}
+        allowed = cds.cors_origins
+        if "*" not in allowed and origin not in allowed:
+            return {}
+        return {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin, "Vary": "Origin"}
+
+    def _preflight(self, allowed: tuple[str, ...]) -> None:
+        """OPTIONS on a CDS endpoint: a CORS preflight (204 with the methods and headers a client may use)."""
+        if not self._cors():
+            raise HttpError(403, "cross-origin calls from this Origin are not allowed (see --cds-cors-origin)")
+        self._send(204, "", _JSON, {"Access-Control-Allow-Methods": ", ".join(allowed + ("OPTIONS",)),
+                                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                                    "Access-Control-Max-Age": "600"})
 
     def _dispatch(self) -> None:
         self._unread = self._announced_length()
@@ -177,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
                                                    ((), ""))
             if not route:
                 raise HttpError(404, f"no resource {path[:200]!r}; see GET / for the endpoints")
+            if self.command == "OPTIONS" and path.startswith("/cds-services"):
+                self._preflight(allowed)
+                return self._drain()
             if self.command not in allowed:
                 raise HttpError(405, f"{self.command} is not allowed on {path}; use {' or '.join(allowed)}",
                                 {"Allow": ", ".join(allowed)})

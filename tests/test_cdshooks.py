@@ -97,6 +97,9 @@ def hook_call(patient_id: str, prefetch: dict, **extra) -> dict:
             "context": {"userId": "Practitioner/1", "patientId": patient_id}, "prefetch": prefetch, **extra}
 
 
+SANDBOX = "https://sandbox.example.org"  # a browser-based CDS client allowed by CORS
+
+
 def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
 
@@ -123,7 +126,8 @@ def keyfile(tmp_path_factory) -> Path:
 def secured(keyfile):
     log = keyfile.parent / "feedback.jsonl"
     process, url, stderr = start_server(["serve", "--port", "0", "--workers", "1", "--cds-jwks", str(keyfile),
-                                         "--cds-issuer", ISS, "--cds-feedback-log", str(log)])
+                                         "--cds-issuer", ISS, "--cds-feedback-log", str(log),
+                                         "--cds-cors-origin", SANDBOX])
     base = url[: -len("/sparql")]
     with httpx.Client(base_url=base, timeout=60, trust_env=False) as client:
         yield {"base": base, "http": client, "log": log, "stderr": stderr}
@@ -554,3 +558,29 @@ def test_card_urgency_and_names_come_from_the_ontology(engine):
     for criterion in report["criteria"]:
         criterion["alert_tier"] = "none"  # as if the ontology surfaced no set
     assert indicator_of(report) != "critical"
+
+
+def test_cors_for_an_allowed_browser_based_client(secured, open_server):
+    path = f"/cds-services/{SERVICE}"
+    preflight = secured["http"].options(path, headers={"Origin": SANDBOX, "Access-Control-Request-Method": "POST",
+                                                       "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 204  # no token: a browser sends none on a preflight
+    assert preflight.headers["access-control-allow-origin"] == SANDBOX
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    patient = example("sjia-mas")
+    body = json.dumps(hook_call(patient["id"], prefetch_of(patient))).encode()
+    headers = {"Authorization": f"Bearer {token(secured['base'] + path)}", "Content-Type": "application/json"}
+    answer = secured["http"].post(path, content=body, headers={**headers, "Origin": SANDBOX})
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == SANDBOX
+    other = secured["http"].options(path, headers={"Origin": "https://evil.example.org"})
+    assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
+    sparql = secured["http"].get("/sparql", params={"query": "ASK {}"}, headers={"Origin": SANDBOX})
+    assert "access-control-allow-origin" not in sparql.headers  # the SPARQL endpoint stays same-origin
+    closed = open_server["http"].options(path, headers={"Origin": SANDBOX})
+    assert closed.status_code == 403  # no --cds-cors-origin: no cross-origin calls
+
+
+def test_bad_cors_origin_exits_2():
+    result = run_cli("serve", "--port", "0", "--cds-cors-origin", "https://x.example.org/path")
+    assert result.returncode == 2 and "--cds-cors-origin" in result.stderr and "Traceback" not in result.stderr
