@@ -92,7 +92,8 @@ def explain_alert_with(engine: Engine, code: str, value: Any, unit: str, *,
         if age_years is not None or sex is not None:
             raise InputError("give age_years and sex in the patient, not beside it")
         subject, index = _with_value(engine, patient, observation)
-    report = engine.explain(subject).to_dict()
+    # evaluated when the value was taken, so that it is in force even if the patient has later values
+    report = engine.explain(subject, at=when).to_dict()
     finding = next(f for f in report["findings"] if f["index"] == index)
     chains = next((e["paths"] for e in report["explanations"] if e["finding"] == test.notation), [])
     criteria = _criteria(kb, test.id, report["criteria"])

@@ -112,6 +112,13 @@ def test_a_timed_value_joins_the_patients_trend(engine):
     assert "falling-platelets" in [a["code"] for a in answer["patient_specific"]["alerts"]]
 
 
+def test_a_value_older_than_the_patients_latest_is_explained_at_its_own_time(engine):
+    answer = engine.explain_alert("platelets", 95, "10*9/L", patient=EXAMPLES / "sjia-mas.json",
+                                  time="2024-05-07T08:00:00Z")  # between the first two platelet counts
+    assert answer["alert"]["time"] == "2024-05-07T08:00:00Z" and answer["interpretation"]["direction"] == "low"
+    assert answer["causal_chains"]
+
+
 def test_patient_given_as_dict_object_or_path_agree(engine):
     path = EXAMPLES / "boundary-mas2016.json"
     data = json.loads(path.read_text())
