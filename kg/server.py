@@ -3,12 +3,12 @@
 Routes: ``GET /`` (an index), ``GET /health``, ``GET|POST /sparql`` (SPARQL 1.1
 Protocol; the default graph is the union of all graphs), ``POST /explain`` (a
 patient JSON in, its report out), ``GET /queries`` and ``GET /queries/{name}``,
-and the CDS Hooks service (:mod:`kg.cdshooks`): ``GET /cds-services``,
-``POST /cds-services/{id}``, ``POST /cds-services/{id}/feedback`` and
-``GET /cds-services/{id}/views/{uuid}``.  With ``--cds-jwks`` every
-``/cds-services`` call but the views (capability URLs) needs a client's
-signed JWT (:mod:`kg.cds_auth`); a refused token is 401 with a
-``WWW-Authenticate`` challenge.
+and the CDS Hooks service (handlers in :mod:`kg.cds_routes`, logic in
+:mod:`kg.cdshooks`): ``GET /cds-services``, ``POST /cds-services/{id}``,
+``POST /cds-services/{id}/feedback`` and ``GET /cds-services/{id}/views/{uuid}``.
+With ``--cds-jwks`` every ``/cds-services`` call but the views (capability
+URLs) needs a client's signed JWT (:mod:`kg.cds_auth`); a refused token is 401
+with a ``WWW-Authenticate`` challenge.
 
 What is enforced, and how:
 
@@ -42,6 +42,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .cds_routes import CdsRoutes
+from .cds_routes import route as cds_route
+from .cdshooks import CdsError
 from .errors import InputError, QueryError, QueryRefused, QueryTimeout, QueryUnavailable
 from .inputs import parse_json
 from .querypool import QueryPool
@@ -80,18 +83,6 @@ def _status(error: InputError) -> int:
     return 503 if isinstance(error, (QueryTimeout, QueryUnavailable)) else 400
 
 
-def _cds_route(path: str) -> tuple[tuple[str, ...], str]:
-    """/cds-services/{id} (POST), .../feedback (POST), .../views/{uuid} (GET); else no route (404)."""
-    parts = path.split("/")[2:]
-    if len(parts) == 1 and parts[0]:
-        return ("POST",), "_cds_service"
-    if len(parts) == 2 and parts[0] and parts[1] == "feedback":
-        return ("POST",), "_cds_feedback"
-    if len(parts) == 3 and parts[0] and parts[1] == "views" and parts[2]:
-        return ("GET",), "_cds_view"
-    return (), ""
-
-
 def _single(params: Mapping[str, list[str]], name: str) -> str | None:
     if len(params.get(name, [])) > 1:
         raise HttpError(400, f"give the parameter {name!r} once")
@@ -120,7 +111,7 @@ class MasKgServer(ThreadingHTTPServer):
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/sparql"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(CdsRoutes, BaseHTTPRequestHandler):
     """One request: route, check, answer; every failure becomes a JSON error."""
 
     server: MasKgServer
@@ -170,32 +161,13 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
         self._send(status, json.dumps(data, ensure_ascii=False, indent=1), _JSON, headers)
 
-    def _cors(self) -> dict[str, str]:
-        """CORS headers for a browser-based CDS client whose Origin ``--cds-cors-origin`` allows (CDS endpoints
-        only; none otherwise: the SPARQL endpoint stays same-origin)."""
-        cds, origin = self.server.cds, self.headers.get("Origin")
-        if cds is None or not origin or not urlsplit(self.path).path.startswith("/cds-services"):
-            return {}
-        allowed = cds.cors_origins
-        if "*" not in allowed and origin not in allowed:
-            return {}
-        return {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin, "Vary": "Origin"}
-
-    def _preflight(self, allowed: tuple[str, ...]) -> None:
-        """OPTIONS on a CDS endpoint: a CORS preflight (204 with the methods and headers a client may use)."""
-        if not self._cors():
-            raise HttpError(403, "cross-origin calls from this Origin are not allowed (see --cds-cors-origin)")
-        self._send(204, "", _JSON, {"Access-Control-Allow-Methods": ", ".join(allowed + ("OPTIONS",)),
-                                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                                    "Access-Control-Max-Age": "600"})
-
     def _dispatch(self) -> None:
         self._unread = self._announced_length()
         try:
             url = urlsplit(self.path)
             path = url.path
             allowed, route = _ROUTES.get(path) or ((("GET",), "_named") if path.startswith("/queries/") else
-                                                   _cds_route(path) if path.startswith("/cds-services/") else
+                                                   cds_route(path) if path.startswith("/cds-services/") else
                                                    ((), ""))
             if not route:
                 raise HttpError(404, f"no resource {path[:200]!r}; see GET / for the endpoints")
@@ -206,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(405, f"{self.command} is not allowed on {path}; use {' or '.join(allowed)}",
                                 {"Allow": ", ".join(allowed)})
             getattr(self, route)(url)
-        except HttpError as error:
+        except (HttpError, CdsError) as error:
             self._fail(error.status, error.message, error.headers)
         except InputError as error:
             self._fail(_status(error), str(error), {"Retry-After": "5"} if _status(error) == 503 else None)
@@ -383,84 +355,6 @@ class Handler(BaseHTTPRequestHandler):
         else:
             media = next(m for m, name in _EXPLAIN_FORMATS.items() if name == chosen)
             self._send(200, report.serialize(chosen), media + "; charset=utf-8")
-
-    # -- CDS Hooks (kg.cdshooks): the routes check the token, the body and the service id, then call the service
-    def _cds(self, what: Callable[[Any], Any]) -> Any:
-        """Run ``what(cds)`` with the service's refusals (CdsError) as HTTP errors."""
-        from .cdshooks import CdsError
-
-        if self.server.cds is None:
-            raise HttpError(404, "the CDS Hooks service is not enabled on this server")
-        try:
-            return what(self.server.cds)
-        except CdsError as error:
-            raise HttpError(error.status, error.message, error.headers) from None
-
-    def _cds_base(self) -> str:
-        host, port = self.server.server_address[:2]
-        fallback = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        return self._cds(lambda cds: cds.base(self.headers.get("Host"), fallback))
-
-    def _cds_checked(self, url: Any, *, body: bool) -> tuple[str, Any]:
-        """Authenticate (the token's aud must be this endpoint's public URL), check the service id and read
-        a JSON body; return the public base URL and the body."""
-        from .cdshooks import SERVICE_ID
-
-        base = self._cds_base()
-        self._cds(lambda cds: cds.authenticate(self.headers.get("Authorization"), audience=base + url.path))
-        parts = url.path.split("/")
-        if len(parts) > 2 and parts[2] != SERVICE_ID:
-            raise HttpError(404, f"no CDS service {unquote(parts[2])[:100]!r}; see GET /cds-services")
-        if not body:
-            return base, None
-        media = self._media()
-        if media and media != "application/json" and not media.endswith("+json"):
-            raise HttpError(415, "POST CDS Hooks requests as application/json")
-        try:
-            return base, json.loads(self._body().decode("utf-8"))
-        except UnicodeDecodeError:
-            raise HttpError(400, "the request body is not UTF-8") from None
-        except ValueError as error:
-            raise HttpError(400, f"the request body is not JSON: {error}") from None
-
-    def _cds_discovery(self, url: Any) -> None:
-        from .cdshooks import discovery
-
-        self._cds_checked(url, body=False)
-        self._json(200, discovery())
-
-    def _cds_service(self, url: Any) -> None:
-        from .cdshooks import parse_request
-
-        base, data = self._cds_checked(url, body=True)
-        request = self._cds(lambda cds: parse_request(data))
-        with self.server.engine_lock:
-            report, sources = self._cds(lambda cds: cds.evaluate(request, self.server.engine))
-        cards = self._cds(lambda cds: cds.cards(report, sources, base=base, hook_instance=request.hook_instance))
-        self._json(200, {"cards": cards})
-
-    def _cds_feedback(self, url: Any) -> None:
-        from .cdshooks import SERVICE_ID, parse_feedback
-
-        _, data = self._cds_checked(url, body=True)
-        items = self._cds(lambda cds: parse_feedback(data))
-        self.server.cds.feedback.record(SERVICE_ID, items)
-        self._json(200, {"received": len(items)})
-
-    def _cds_view(self, url: Any) -> None:
-        """A capability URL: no token (a clinician's browser opens it); unknown or expired -> 404."""
-        from .cdshooks import SERVICE_ID
-
-        _, service, _, key = url.path.split("/")[1:]
-        if service != SERVICE_ID:
-            raise HttpError(404, f"no CDS service {unquote(service)[:100]!r}; see GET /cds-services")
-        with self.server.engine_lock:
-            page = self._cds(lambda cds: cds.view_html(key, kb=self.server.engine.kb))
-        if page is None:
-            raise HttpError(404, "no such view: it has expired or never existed (views last --cds-view-ttl seconds)")
-        self._send(200, page, "text/html; charset=utf-8", {"Referrer-Policy": "no-referrer",
-                                                           "X-Robots-Tag": "noindex"})
-
 
 def _check_args(args: Any) -> None:
     for name in ("port", "workers", "timeout", "max_rows", "max_query_length", "max_body"):
