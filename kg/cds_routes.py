@@ -61,9 +61,9 @@ class CdsRoutes:
         """OPTIONS on a CDS endpoint: a CORS preflight (204 with the methods and headers a client may use)."""
         if not self._cors():
             raise CdsError(403, "cross-origin calls from this Origin are not allowed (see --cds-cors-origin)")
-        self._send(204, "", _JSON, {"Access-Control-Allow-Methods": ", ".join(allowed + ("OPTIONS",)),  # type: ignore[attr-defined]
-                                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                                    "Access-Control-Max-Age": "600"})
+        headers = {"Access-Control-Allow-Methods": ", ".join(allowed + ("OPTIONS",)),
+                   "Access-Control-Allow-Headers": "Authorization, Content-Type", "Access-Control-Max-Age": "600"}
+        self._send(204, "", _JSON, headers)  # type: ignore[attr-defined]
 
     def _service(self) -> Any:
         """The server's :class:`~kg.cdshooks.CdsHooks` (404 if the service is off)."""
@@ -122,5 +122,5 @@ class CdsRoutes:
             page = cds.view_html(key, kb=self.server.engine.kb)
         if page is None:
             raise CdsError(404, "no such view: it has expired or never existed (views last --cds-view-ttl seconds)")
-        self._send(200, page, "text/html; charset=utf-8", {"Referrer-Policy": "no-referrer",  # type: ignore[attr-defined]
-                                                           "X-Robots-Tag": "noindex"})
+        headers = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+        self._send(200, page, "text/html; charset=utf-8", headers)  # type: ignore[attr-defined]
