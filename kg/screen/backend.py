@@ -1,0 +1,232 @@
+"""Table engines the screen runs on: one interface, an embedded DuckDB by default.
+
+A backend registers input files and small dictionary tables as views, runs
+SQL written by :mod:`kg.screen.compiler` in its :class:`Dialect`, and writes a
+query's rows to CSV or Parquet atomically.  :mod:`kg.screen.spark` provides the
+same interface on Apache Spark; ``tests/test_screen.py`` runs one suite on both.
+
+>>> with DuckDBBackend() as db:
+...     db.register_rows("t", [("x", "BIGINT")], [(1,), (2,)])
+...     db.fetch("SELECT sum(x) FROM t")
+[(3,)]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import InputError
+
+__all__ = ["Backend", "Dialect", "DuckDBBackend", "table_format", "SQL_TYPES"]
+
+#: Column types the screen uses, as written in both dialects.
+SQL_TYPES = ("VARCHAR", "BIGINT", "BOOLEAN", "DOUBLE", "DECIMAL(38,9)")
+
+
+def table_format(path: str | Path) -> str:
+    """``csv`` or ``parquet``, from a file's extension (a directory of Parquet parts is ``parquet``).
+
+    >>> table_format("out.parquet"), table_format("cohort.CSV")
+    ('parquet', 'csv')
+    """
+    name = str(path).lower().rstrip("/")
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")) or Path(path).is_dir():
+        return "parquet"
+    raise InputError("the file name must end in .csv or .parquet", where=str(path))
+
+
+class Dialect:
+    """The SQL the two engines spell differently (DuckDB here; Spark overrides)."""
+
+    name = "duckdb"
+
+    def struct(self, fields: dict[str, str]) -> str:
+        return "struct_pack(" + ", ".join(f"{name} := {expr}" for name, expr in fields.items()) + ")"
+
+    def last_ignore_nulls(self, expr: str) -> str:
+        return f"last_value({expr} IGNORE NULLS)"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        """``expr`` matches the regular expression ``pattern`` entirely (no backslashes in patterns)."""
+        return f"regexp_full_match({expr}, '{pattern}')"
+
+    def extract(self, expr: str, pattern: str, group: int) -> str:
+        return f"regexp_extract({expr}, '{pattern}', {group})"
+
+    def epoch_us(self, text: str) -> str:
+        """Microseconds since 1970 (UTC) of an ISO 8601 text already checked by a pattern."""
+        return f"epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))"
+
+    def iso(self, epoch_us: str) -> str:
+        """The ISO 8601 text of a UTC time in microseconds, as the report's ``at`` writes it."""
+        return (f"CASE WHEN {epoch_us} % 1000000 = 0 THEN strftime(make_timestamp({epoch_us}), '%Y-%m-%dT%H:%M:%SZ') "
+                f"ELSE strftime(make_timestamp({epoch_us}), '%Y-%m-%dT%H:%M:%S.%fZ') END")
+
+    def decimal(self, text: str) -> str:
+        return f"CAST('{text}' AS DECIMAL(38,9))"
+
+
+class Backend(ABC):
+    """An engine that runs the screen's SQL."""
+
+    name: str
+    dialect: Dialect
+
+    @abstractmethod
+    def register_file(self, name: str, path: str | Path) -> list[str]:
+        """Register a CSV (every column read as text) or Parquet file as view ``name``.
+
+        Adds ``row_no`` (BIGINT, 0-based position in the file) so that ties keep
+        file order, and returns the file's own column names (lower case).
+        """
+
+    @abstractmethod
+    def register_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+        """A small table from Python rows; column types are from :data:`SQL_TYPES`."""
+
+    @abstractmethod
+    def column_types(self, name: str) -> dict[str, str]:
+        """Each column of a view and its type: string, integer, decimal, double, boolean, timestamp, date or other."""
+
+    @abstractmethod
+    def create_view(self, name: str, query: str) -> None: ...
+
+    def materialize(self, name: str, query: str) -> None:
+        """Like :meth:`create_view`, for a relation read several times (an engine may store or cache it)."""
+        self.create_view(name, query)
+
+    @abstractmethod
+    def fetch(self, query: str) -> list[tuple]: ...
+
+    @abstractmethod
+    def write(self, query: str, path: str | Path) -> int:
+        """Write the query's rows to ``path`` (CSV with a header, or Parquet, by extension) atomically."""
+
+    def progress(self) -> float | None:
+        """The running query's progress in [0, 1], when the engine can tell."""
+        return None
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _kind(sql_type: str) -> str:
+    t = sql_type.upper()
+    if t in ("VARCHAR", "TEXT", "STRING") or t.startswith("VARCHAR"):
+        return "string"
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"):
+        return "integer"
+    if t.startswith("DECIMAL"):
+        return "decimal"
+    if t in ("DOUBLE", "FLOAT", "REAL"):
+        return "double"
+    if t == "BOOLEAN":
+        return "boolean"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    if t == "DATE":
+        return "date"
+    return "other"
+
+
+def _quote(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class DuckDBBackend(Backend):
+    """DuckDB, embedded: out-of-core (spills to a temporary directory), memory bounded by ``memory_limit``."""
+
+    name = "duckdb"
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        import duckdb
+
+        self.dialect = Dialect()
+        self._db = duckdb.connect(":memory:")
+        self._db.execute("SET TimeZone = 'UTC'")
+        self._db.execute("SET preserve_insertion_order = true")
+        self._db.execute(f"SET temp_directory = {_quote(tempfile.gettempdir())}")
+        if threads:
+            self._db.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self._db.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        self._lock = threading.Lock()
+
+    def register_file(self, name: str, path: str | Path) -> list[str]:
+        import duckdb
+
+        source = Path(path)
+        if not source.exists():
+            raise InputError("no such file", where=str(path))
+        fmt = table_format(source)
+        try:
+            if fmt == "csv":
+                scan = (f"read_csv({_quote(source)}, all_varchar = true, header = true, auto_detect = true, "
+                        "normalize_names = false, null_padding = false)")
+                # row_number() OVER () numbers the rows in scan order: insertion order is preserved
+                query = f"SELECT *, row_number() OVER () - 1 AS row_no FROM {scan}"
+            else:
+                target = f"{source}/**/*.parquet" if source.is_dir() else str(source)
+                query = f"SELECT * EXCLUDE (file_row_number), file_row_number AS row_no " \
+                        f"FROM read_parquet({_quote(target)}, file_row_number = true)"
+            self._db.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+            columns = [row[0] for row in self._db.execute(f"DESCRIBE {name}").fetchall()]
+        except duckdb.Error as error:
+            raise InputError(f"cannot read as {fmt.upper()}: {str(error).splitlines()[0]}", where=str(path)) from None
+        return [c.lower() for c in columns if c != "row_no"]
+
+    def register_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+        spec = ", ".join(f"{col} {typ}" for col, typ in columns)
+        self._db.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({spec})")
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            self._db.executemany(f"INSERT INTO {name} VALUES ({marks})", [list(r) for r in rows])
+
+    def column_types(self, name: str) -> dict[str, str]:
+        return {row[0].lower(): _kind(row[1]) for row in self._db.execute(f"DESCRIBE {name}").fetchall()}
+
+    def create_view(self, name: str, query: str) -> None:
+        self._db.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+
+    def materialize(self, name: str, query: str) -> None:
+        self._db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+
+    def fetch(self, query: str) -> list[tuple]:
+        return self._db.execute(query).fetchall()
+
+    def write(self, query: str, path: str | Path) -> int:
+        target = Path(path)
+        fmt = table_format(target)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{fmt}", dir=target.parent or ".")
+        os.close(handle)
+        options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+        try:
+            written = self._db.execute(f"COPY ({query}) TO {_quote(temporary)} ({options})").fetchone()
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        return int(written[0]) if written else 0
+
+    def progress(self) -> float | None:
+        try:
+            value = self._db.query_progress()
+        except Exception:  # no query running, or an engine version without progress
+            return None
+        return None if value is None or value < 0 else min(1.0, value / 100)
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,203 @@
+"""The screen as SQL views: input -> normalised observations -> state per time point -> verdicts.
+
+Data flows one way, each step a view (``obs`` is materialised, being read several times):
+
+``src``      the long format, trimmed, one row per input row with its file position ``row_no``;
+``obs``      every row classified (lab, finding, condition, age, sex, therapy) or given its
+             rejection reason, exactly as :func:`kg.patient.read_patient` would; lab values
+             converted exactly into each unit a criterion reads (integer factors from
+             :mod:`kg.screen.dictionary`);
+``points``   one row per patient and time point (each distinct observation time; one untimed row
+             for a patient without any), with, per lab test and per (finding, site, gene), the
+             observation in force: latest at or before the time point, within the look-back
+             window, untimed observations as background facts, ties to the later row
+             (semantics 8, :func:`kg.findings.select_at`);
+``result``   the columns of :class:`kg.screen.compiler.CriteriaCompiler`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..errors import InputError
+from .backend import Backend
+from .compiler import CriteriaCompiler, FindingKey, SlotPlan
+from .dictionary import AGE, CONDITION_STATUSES, SEX, SEXES
+
+__all__ = ["LONG_COLUMNS", "REQUIRED", "source_view", "observations_view", "result_query", "TIME_PATTERN"]
+
+REQUIRED = ("patient_id", "time", "code", "value", "unit")
+LONG_COLUMNS = REQUIRED + ("comparator", "site", "gene", "agent")
+TIME_PATTERN = ("^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?"
+                "([Zz]|[+-][0-9]{2}:[0-9]{2})?$")
+_NUMBER = "^(<=|>=|<|>)?[ ]*([+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?)$"
+_EXACT = "^[+-]?([0-9]{1,12}([.][0-9]{0,9})?|[.][0-9]{1,9})$"
+_TRUE = ("true", "yes", "present", "1", "y")
+_FALSE = ("false", "no", "absent", "0", "n")
+_TYPES = {"patient_id": ("string", "integer"), "time": ("string", "timestamp", "date"),
+          "value": ("string", "integer", "decimal", "double")}
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def source_view(backend: Backend, table: str, columns: list[str], *, where: str) -> None:
+    """``src``: check the table's columns and types (errors name the column), trim, NULL for empty."""
+    unknown = [c for c in columns if c not in LONG_COLUMNS]
+    if unknown:
+        raise InputError(f"unknown column {unknown[0]!r} (expected {', '.join(LONG_COLUMNS)})", where=where)
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InputError(f"missing column {missing[0]!r}", where=where)
+    types = backend.column_types(table)
+    for name in LONG_COLUMNS:
+        if name in columns and types.get(name) not in _TYPES.get(name, ("string",)):
+            allowed = " or ".join(_TYPES.get(name, ("string",)))
+            raise InputError(f"column {name!r} is of type {types.get(name)}, expected {allowed}", where=where)
+
+    def text(name: str) -> str:
+        return f"NULLIF(trim(CAST({name} AS VARCHAR)), '')" if name in columns else "CAST(NULL AS VARCHAR)"
+
+    backend.create_view("src", f"""
+        SELECT row_no, {text('patient_id')} AS pid, {text('time')} AS time_text, {text('code')} AS code,
+               lower({text('code')}) AS code_key, {text('value')} AS val, {text('unit')} AS unit,
+               {text('comparator')} AS cmp_col, {text('site')} AS site, {text('gene')} AS gene,
+               {text('agent')} AS agent
+        FROM {table}""")
+
+
+def observations_view(backend: Backend, plan: SlotPlan, populations: list[str], width: int) -> None:
+    """``obs``: each row classified with its reason (NULL when used), its time and its exact values."""
+    d = backend.dialect
+    number = d.extract("val", _NUMBER, 2)
+    prefix = d.extract("val", _NUMBER, 1)
+    cmp = (f"(CASE WHEN cmp_col IS NOT NULL AND {prefix} <> '' AND cmp_col <> {prefix} "
+           f"THEN cmp_col || ' and ' || {prefix} ELSE coalesce(cmp_col, NULLIF({prefix}, '')) END)")
+    is_bool = f"lower(val) IN {_in(_TRUE + _FALSE)}"
+    exact = f"TRY_CAST(CASE WHEN {d.full_match(number, _EXACT)} THEN {number} END AS DECIMAL(21,9))"
+    not_number = f"'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
+    too_fine = ("'value ' || chr(39) || val || chr(39) || ' needs more than 12 digits, 9 decimals or an exponent: "
+                "beyond what the screen reads exactly (use mas-kg explain)'")
+    scaled = ", ".join(f"num * CAST(a{i} AS DECIMAL(18,0)) + CAST(b{i} AS DECIMAL(18,0)) AS v{i}"
+                       for i in range(1, width + 1))
+    backend.create_view("parsed", f"""
+        SELECT s.*, c.kind, c.term, c.test, c.notation, c.code_reason, c.temperature, c.size_unit,
+               u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi,
+               st.site_term,
+               CASE WHEN time_text IS NULL THEN NULL WHEN {d.full_match('time_text', TIME_PATTERN)}
+                    THEN {d.epoch_us('time_text')} END AS ts,
+               {number} AS number_text, {exact} AS num, {cmp} AS cmp, {is_bool} AS is_bool
+               {''.join(f', u.a{i}, u.b{i}' for i in range(1, width + 1))}
+        FROM src s
+        LEFT JOIN dict_code c ON c.code_key = s.code_key
+        LEFT JOIN dict_unit u ON u.code_key = s.code_key AND u.unit_key = coalesce(s.unit, '')
+        LEFT JOIN dict_site st ON st.site_key = lower(s.site)""")
+    time_reason = "'unparseable time ' || chr(39) || time_text || chr(39)"
+    negative = "num < 0"
+    lab_reason = f"""CASE
+        WHEN val IS NULL THEN notation || ' needs a value and a unit'
+        WHEN number_text = '' THEN {not_number}
+        WHEN num IS NULL THEN {too_fine}
+        WHEN cmp IS NOT NULL AND cmp NOT IN ('<', '<=', '>=', '>')
+             THEN 'comparator ' || chr(39) || cmp || chr(39) || ' is not one of <, <=, >=, >'
+        WHEN unit_reason IS NOT NULL THEN unit_reason
+        WHEN {negative} AND NOT temperature THEN 'negative value for ' || notation
+        WHEN temperature AND NOT (num * cel_a + cel_b BETWEEN cel_lo AND cel_hi)
+             THEN 'impossible body temperature for ' || notation
+        END"""
+    finding_reason = f"""CASE
+        WHEN val IS NOT NULL AND NOT is_bool AND cmp IS NOT NULL THEN 'a comparator is meaningless on a clinical finding'
+        WHEN val IS NOT NULL AND NOT is_bool AND size_unit IS NULL THEN notation || ' takes no value'
+        WHEN val IS NOT NULL AND NOT is_bool AND number_text = '' THEN {not_number}
+        WHEN val IS NOT NULL AND NOT is_bool AND num IS NULL THEN {too_fine}
+        WHEN val IS NOT NULL AND NOT is_bool AND {negative} THEN 'negative size'
+        WHEN val IS NOT NULL AND NOT is_bool AND unit_reason IS NOT NULL THEN unit_reason
+        WHEN site IS NOT NULL AND site_term IS NULL THEN 'unknown site ' || chr(39) || site || chr(39)
+        END"""
+    age = f"CASE WHEN {d.full_match('val', _EXACT)} THEN TRY_CAST(val AS DECIMAL(21,9)) END"
+    backend.materialize("obs", f"""
+        WITH classified AS (
+          SELECT p.*, {age} AS age_value,
+            CASE
+              WHEN pid IS NULL THEN 'empty patient_id'
+              WHEN code IS NULL THEN 'missing code'
+              WHEN kind = 'age_years' AND ({age}) IS NULL THEN '{AGE} ' || chr(39) || coalesce(val, '') || chr(39) || ' is not a number'
+              WHEN kind = 'age_years' AND NOT (({age}) BETWEEN 0 AND 130) THEN '{AGE} ' || val || ' is impossible'
+              WHEN kind = 'sex' AND (val IS NULL OR lower(val) NOT IN {_in(SEXES)})
+                   THEN 'sex must be female, male, other or unknown, not ' || chr(39) || coalesce(val, '') || chr(39)
+              WHEN kind = 'condition' AND lower(coalesce(val, 'confirmed')) NOT IN {_in(CONDITION_STATUSES)}
+                   THEN 'condition status ' || chr(39) || val || chr(39) || ' is neither confirmed nor suspected; ignored'
+              WHEN kind IN ('age_years', 'sex', 'condition') THEN NULL
+              WHEN code_reason IS NOT NULL THEN code_reason
+              WHEN kind = 'therapy' THEN CASE WHEN time_text IS NOT NULL AND ts IS NULL THEN {time_reason} END
+              WHEN time_text IS NOT NULL AND ts IS NULL THEN {time_reason}
+              WHEN kind = 'lab' THEN {lab_reason}
+              WHEN kind = 'finding' THEN {finding_reason}
+            END AS early_reason
+          FROM parsed p),
+        patient_level AS (
+          SELECT pid,
+                 count(DISTINCT age_value) FILTER (WHERE kind = 'age_years' AND early_reason IS NULL) AS ages,
+                 count(DISTINCT lower(val)) FILTER (WHERE kind = 'sex' AND early_reason IS NULL) AS sexes
+          FROM classified GROUP BY pid)
+        SELECT c.row_no, c.pid, c.code_key, c.kind, c.term, c.test, c.ts, c.cmp, c.val, c.agent, c.site_term,
+               CASE WHEN c.gene IS NOT NULL THEN upper(c.gene) END AS gene, c.age_value,
+               CASE
+                 WHEN c.early_reason IS NOT NULL THEN c.early_reason
+                 WHEN c.kind = 'age_years' AND l.ages > 1 THEN 'a second, different {AGE} for this patient'
+                 WHEN c.kind = 'sex' AND l.sexes > 1 THEN 'a second, different {SEX} for this patient'
+               END AS reason,
+               CASE WHEN c.kind = 'finding' THEN
+                 (CASE WHEN c.val IS NULL OR NOT c.is_bool THEN TRUE ELSE lower(c.val) IN {_in(_TRUE)} END) END AS present,
+               CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END AS size,
+               {scaled}
+        FROM classified c LEFT JOIN patient_level l ON l.pid = c.pid""")
+
+
+def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, keys: list[FindingKey],
+                 populations: list[str], *, window: timedelta | None) -> str:
+    """The SELECT giving one row per patient and time point with every criterion's columns."""
+    d = backend.dialect
+    lab_keys = [(f"lab{t}", f"kind = 'lab' AND test = {t}", [f"v{s.index}" for s in plan.of_test(term)])
+                for t, term in enumerate(plan.tests)]
+    fk_keys = [(k.column, f"fk = {k.index}", ["present", "size"]) for k in keys]
+    all_keys = lab_keys + fk_keys
+    pivots = ",\n".join(
+        f"max_by({d.struct({'rn': 'row_no', 't': 'ts', 'cmp': 'coalesce(cmp, chr(32))', **{f: f for f in fields}})}, row_no) "
+        f"FILTER (WHERE {cond}) AS {name}" for name, cond, fields in all_keys)
+    # cmp '' would be read as NULL by some engines' CSV paths; a space marks "no comparator"
+    w = "PARTITION BY pid ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    carried = ", ".join(f"{d.last_ignore_nulls(name)} OVER ({w}) AS f_{name}" for name, _, _ in all_keys)
+    in_window = "f_{k} IS NOT NULL" if window is None else f"f_{{k}}.t >= ts - {int(window.total_seconds() * 10**6)}"
+    state = ",\n".join(
+        f"CASE WHEN u_{name} IS NOT NULL AND ({name} IS NULL OR {name}.rn < u_{name}.rn) THEN u_{name} "
+        f"WHEN {in_window.format(k=name)} THEN f_{name} END AS {name}" for name, _, _ in all_keys)
+    layers = ["state"]
+    sql = [f"""
+      used AS (SELECT o.*, k.fk FROM obs o LEFT JOIN dict_fkey k ON o.kind = 'finding' AND k.term = o.term
+                 AND k.site = coalesce(o.site_term, '') AND k.gene = coalesce(o.gene, '') WHERE o.reason IS NULL),
+      grouped AS (SELECT pid, ts, {pivots} FROM used WHERE kind IN ('lab', 'finding') GROUP BY pid, ts),
+      timed AS (SELECT *, {carried} FROM grouped WHERE ts IS NOT NULL),
+      untimed AS (SELECT pid, {', '.join(f'{n} AS u_{n}' for n, _, _ in all_keys)} FROM grouped WHERE ts IS NULL),
+      patients AS (
+        SELECT o.pid, max(o.age_value) FILTER (WHERE o.kind = 'age_years' AND o.reason IS NULL) AS age{''.join(
+            f', coalesce(bool_or(dc.pop{i}) FILTER (WHERE o.kind = {chr(39)}condition{chr(39)} AND o.reason IS NULL), FALSE) AS pop{i}'
+            for i in range(len(populations)))}
+        FROM obs o LEFT JOIN dict_cond dc ON dc.code_key = o.code_key AND dc.agent_key = coalesce(lower(o.agent), '')
+        WHERE o.pid IS NOT NULL GROUP BY o.pid),
+      state AS (
+        SELECT p.pid, p.age{''.join(f', p.pop{i}' for i in range(len(populations)))}, t.ts,
+               {state}
+        FROM patients p LEFT JOIN timed t ON t.pid = p.pid LEFT JOIN untimed u ON u.pid = p.pid)"""]
+    for i, layer in enumerate(compiler.layers()):
+        if not layer:
+            continue
+        name = f"layer{i}"
+        sql.append(f"{name} AS (SELECT *, {', '.join(f'{expr} AS {col}' for col, expr in layer)} FROM {layers[-1]})")
+        layers.append(name)
+    outputs = ", ".join(col for col, _ in compiler.outputs())
+    return ("WITH " + ",\n".join(sql) +
+            f"\nSELECT pid AS patient_id, CASE WHEN ts IS NOT NULL THEN {d.iso('ts')} END AS time, {outputs} "
+            f"FROM {layers[-1]} ORDER BY pid, ts")
+

@@ -1,0 +1,229 @@
+"""``screen()``: read a cohort, evaluate every criteria set at every time point, write one row each.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "c.csv").write_text("patient_id,time,code,value,unit\\n"
+...     "p1,,sJIA,confirmed,\\np1,2024-03-02,ferritin,12000,ng/mL\\np1,2024-03-02,platelets,95,10*9/L\\n"
+...     "p1,2024-03-02,ast,300,U/L\\np1,2024-03-02,temperature,39.5,Cel\\n")
+>>> summary = screen(folder / "c.csv", out=folder / "hits.csv")
+>>> summary.patients, summary.evaluation_rows, summary.hits["mas2016"]
+(1, 1, 1)
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import InputError
+from ..knowledge import KnowledgeBase, load_knowledge
+from .backend import Backend, DuckDBBackend, table_format
+from .compiler import CriteriaCompiler, FindingKey, SlotPlan
+from .dictionary import CODE_COLUMNS, SITE_COLUMNS, code_row, condition_row, site_row, unit_rows
+from .pipeline import LONG_COLUMNS, observations_view, result_query, source_view
+
+__all__ = ["screen", "ScreenSummary", "DEFAULT_WINDOW", "open_backend"]
+
+DEFAULT_WINDOW = timedelta(hours=72)  # as kg.Engine.explain
+
+
+@dataclass
+class ScreenSummary:
+    """What a screen read, rejected and found."""
+
+    patients: int = 0
+    input_rows: int = 0
+    used_rows: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    evaluation_rows: int = 0
+    hits: dict[str, int] = field(default_factory=dict)  # criterion id -> rows met
+    patients_hit: dict[str, int] = field(default_factory=dict)  # criterion id -> patients met at some time
+    flagged_patients: int = 0
+    seconds: float = 0.0
+    engine: str = "duckdb"
+    output: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def to_text(self) -> str:
+        lines = [f"screened {self.patients} patients: {self.input_rows} rows ({self.used_rows} used, "
+                 f"{sum(self.rejected.values())} rejected) -> {self.evaluation_rows} evaluation rows in "
+                 f"{self.output} ({self.engine}, {self.seconds:.1f} s)"]
+        width = max((len(k) for k in self.hits), default=0)
+        for cid, rows in self.hits.items():
+            lines.append(f"  {cid.ljust(width)}  met in {rows} rows, {self.patients_hit.get(cid, 0)} patients")
+        if self.rejected:
+            lines.append("rejected rows:")
+            for reason, count in sorted(self.rejected.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {count:>8}  {reason}")
+        return "\n".join(lines)
+
+
+def open_backend(engine: str | Backend) -> tuple[Backend, bool]:
+    """(backend, whether the caller owns and must close it) for ``duckdb``, ``spark`` or an instance."""
+    if isinstance(engine, Backend):
+        return engine, False
+    if engine == "duckdb":
+        return DuckDBBackend(), True
+    if engine == "spark":
+        try:
+            from .spark import SparkBackend
+        except ImportError as error:
+            raise InputError(f"--engine spark needs pyspark (pip install 'mas-kg[spark]'): {error}") from None
+        return SparkBackend(), True
+    raise InputError(f"unknown engine {engine!r} (duckdb or spark)")
+
+
+def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duckdb",
+           window: timedelta | None = DEFAULT_WINDOW, flagged: str | Path | None = None,
+           progress: bool | TextIO = False, kb: KnowledgeBase | None = None) -> ScreenSummary:
+    """Screen a cohort (long CSV/Parquet, or a directory of OMOP CDM tables) into ``out`` (.csv or .parquet).
+
+    ``window``: how far back a timed value still counts (None: no limit), as in
+    :meth:`kg.Engine.explain`.  ``flagged``: also write the long-format rows of
+    every patient meeting some criterion at some time, for ``mas-kg explain``.
+    ``progress``: True (or a stream) draws a progress bar on stderr.
+    """
+    started = time.perf_counter()
+    kb = kb or load_knowledge()
+    table_format(out)  # refuse a bad output name before any work
+    if flagged is not None and table_format(flagged) != "csv":
+        raise InputError("the flagged patients are written as long CSV: the name must end in .csv", where=str(flagged))
+    if window is not None and window < timedelta(0):
+        raise InputError("the look-back window must not be negative")
+    backend, owned = open_backend(engine)
+    try:
+        where = _register_input(backend, Path(source))
+        plan = SlotPlan.from_criteria(kb)
+        populations = list(dict.fromkeys(p for c in kb.criteria for p in c.population))
+        width = _dictionaries(backend, kb, plan, populations)
+        observations_view(backend, plan, populations, width)
+        keys = _finding_keys(backend, kb)
+        compiler = CriteriaCompiler(kb, plan, keys, populations, backend.dialect)
+        query = result_query(backend, compiler, plan, keys, populations, window=window)
+        with _Progress(backend, progress):
+            written = backend.write(query, out)
+        summary = _summarise(backend, kb, out, flagged, where)
+        summary.evaluation_rows, summary.engine, summary.output = written, backend.name, str(out)
+        summary.seconds = time.perf_counter() - started
+        return summary
+    finally:
+        if owned:
+            backend.close()
+
+
+def _register_input(backend: Backend, source: Path) -> str:
+    """The input as view ``long_input`` with the long-format columns; returns where errors point."""
+    if source.is_dir() and _is_omop(source):
+        from .omop import check_omop_columns, find_omop_tables, omop_long_query
+
+        tables = find_omop_tables(source)
+        for name, path in tables.items():
+            backend.register_file(name, path)
+        check_omop_columns(backend, list(tables))
+        backend.create_view("long_input", omop_long_query(backend.dialect))
+        columns = list(LONG_COLUMNS)
+    else:
+        columns = backend.register_file("long_input", source)
+    source_view(backend, "long_input", columns, where=str(source))
+    return str(source)
+
+
+def _is_omop(directory: Path) -> bool:
+    return any(p.stem.lower() == "measurement" for p in directory.iterdir())
+
+
+def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan, populations: list[str]) -> int:
+    """Resolve every distinct spelling once; register dict_code, dict_unit, dict_site, dict_cond."""
+    combos = backend.fetch("SELECT code_key, min(code), unit, lower(site), lower(agent) FROM src "
+                           "WHERE code_key IS NOT NULL GROUP BY code_key, unit, lower(site), lower(agent)")
+    codes = {key: code_row(code, kb, plan) for key, code, *_ in combos}
+    backend.register_rows("dict_code", CODE_COLUMNS, list(codes.values()))
+    pairs = sorted({(key, unit or "") for key, _, unit, _, _ in combos if codes[key][1] in ("lab", "finding")})
+    units = unit_rows(pairs, kb, plan)
+    backend.register_rows("dict_unit", units.columns, units.rows)
+    sites = {site for *_, site, _ in combos if site}
+    backend.register_rows("dict_site", SITE_COLUMNS, [site_row(s, kb) for s in sorted(sites)])
+    conditions = sorted({(key, agent or "") for key, _, _, _, agent in combos if codes[key][1] == "condition"})
+    backend.register_rows("dict_cond", [("code_key", "VARCHAR"), ("agent_key", "VARCHAR"), ("term", "VARCHAR")] +
+                          [(f"pop{i}", "BOOLEAN") for i in range(len(populations))],
+                          [condition_row(key, agent or None, kb, populations) for key, agent in conditions])
+    return max((len(plan.of_test(t)) for t in plan.tests), default=0)
+
+
+def _finding_keys(backend: Backend, kb: KnowledgeBase) -> list[FindingKey]:
+    """Each (finding, site, gene) the criteria read that occurs in the data: one state column each."""
+    read = sorted({f for c in kb.criteria for i in c.items.values() for f in (i.finding, i.absent_finding) if f})
+    listed = ", ".join(f"'{term}'" for term in read)
+    rows = backend.fetch(f"SELECT DISTINCT term, coalesce(site_term, ''), coalesce(gene, '') FROM obs "
+                         f"WHERE reason IS NULL AND kind = 'finding' AND term IN ({listed}) ORDER BY 1, 2, 3")
+    keys = [FindingKey(i, term, site or None, gene or None) for i, (term, site, gene) in enumerate(rows)]
+    backend.register_rows("dict_fkey", [("fk", "BIGINT"), ("term", "VARCHAR"), ("site", "VARCHAR"),
+                                        ("gene", "VARCHAR")],
+                          [(k.index, k.term, k.site or "", k.gene or "") for k in keys])
+    return keys
+
+
+def _summarise(backend: Backend, kb: KnowledgeBase, out: str | Path, flagged: str | Path | None,
+               where: str) -> ScreenSummary:
+    summary = ScreenSummary()
+    counts = backend.fetch("SELECT count(*), count(DISTINCT pid), count(*) FILTER (WHERE reason IS NULL) FROM obs")[0]
+    summary.input_rows, summary.patients, summary.used_rows = (int(x) for x in counts)
+    summary.rejected = {reason: int(n) for reason, n in
+                        backend.fetch("SELECT reason, count(*) FROM obs WHERE reason IS NOT NULL GROUP BY reason")}
+    backend.register_file("screen_out", out)
+    met = ", ".join(f"count(*) FILTER (WHERE {c.id}_status = 'met'), "
+                    f"count(DISTINCT CASE WHEN {c.id}_status = 'met' THEN patient_id END)" for c in kb.criteria)
+    row = backend.fetch(f"SELECT {met} FROM screen_out")[0]
+    for i, c in enumerate(kb.criteria):
+        summary.hits[c.id], summary.patients_hit[c.id] = int(row[2 * i]), int(row[2 * i + 1])
+    if flagged is not None:
+        any_met = " OR ".join(f"{c.id}_status = 'met'" for c in kb.criteria)
+        backend.create_view("flagged_ids", f"SELECT DISTINCT patient_id FROM screen_out WHERE {any_met}")
+        summary.flagged_patients = int(backend.fetch("SELECT count(*) FROM flagged_ids")[0][0])
+        columns = ", ".join(f"{'pid' if c == 'patient_id' else _source_name(c)} AS {c}" for c in LONG_COLUMNS)
+        backend.write(f"SELECT {columns} FROM src WHERE pid IN (SELECT patient_id FROM flagged_ids) "
+                      f"ORDER BY row_no", flagged)
+    return summary
+
+
+def _source_name(column: str) -> str:
+    return {"time": "time_text", "value": "val", "comparator": "cmp_col"}.get(column, column)
+
+
+class _Progress:
+    """A progress bar on a terminal while the engine works; nothing otherwise."""
+
+    def __init__(self, backend: Backend, progress: bool | TextIO) -> None:
+        self.backend = backend
+        self.stream: TextIO | None = (sys.stderr if progress is True else progress) or None  # type: ignore[assignment]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "_Progress":
+        if self.stream is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._stop.wait(0.25):
+            fraction = self.backend.progress()
+            shown = 0.0 if fraction is None else fraction
+            bar = "#" * int(shown * 30)
+            self.stream.write(f"\rscreening [{bar:<30}] {shown:4.0%} {time.monotonic() - started:6.1f} s")  # type: ignore[union-attr]
+            self.stream.flush()  # type: ignore[union-attr]
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.stream.write("\r" + " " * 60 + "\r")  # type: ignore[union-attr]
+            self.stream.flush()  # type: ignore[union-attr]
