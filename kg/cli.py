@@ -1,4 +1,4 @@
-"""The ``mas-kg`` command line: ``explain``, ``graph``, ``query``, ``serve`` and ``check``.
+"""The ``mas-kg`` command line: ``explain``, ``graph``, ``query``, ``serve``, ``screen`` and ``check``.
 
 Exit status: 0 success, 1 ``check`` found problems, 2 bad input (one line on
 stderr naming the problem and where; nothing on stdout).
@@ -83,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
                           "endpoints (CORS; repeatable; default: none)")
     cds.add_argument("--cds-feedback-log", metavar="FILE",
                      help="append each card feedback item as one JSON line to this file (always logged on stderr)")
+    screen = sub.add_parser("screen", help="screen a cohort (long CSV/Parquet or OMOP CDM tables): every criteria set "
+                                           "at every time point, as table queries on DuckDB (default) or Spark")
+    screen.add_argument("input", help="long-format .csv or .parquet (DESIGN.md section 3), or a directory of OMOP "
+                                      "CDM tables (person, measurement, condition_occurrence, concept)")
+    screen.add_argument("--out", required=True, help="result table, .parquet or .csv: one row per patient and time point")
+    screen.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"],
+                        help="duckdb (embedded, default) or spark (pyspark; MAS_KG_SPARK_MASTER names a cluster)")
+    screen.add_argument("--window", default="72h", metavar="DURATION",
+                        help="look-back window, e.g. 72h, 3d, 90m, or none (default 72h, as explain)")
+    screen.add_argument("--flagged", metavar="FILE.csv",
+                        help="also write the rows of every patient meeting some criterion, as long CSV for mas-kg explain")
+    screen.add_argument("--summary", metavar="FILE.json", help="also write the summary as JSON")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")
     check.add_argument("--ontology", help="ontology directory (default: the installed one)")
     check.add_argument("--no-reasoner", action="store_true", help="skip the HermiT consistency check")
@@ -251,6 +263,40 @@ def _pretest(values: list[str] | None) -> dict[str, float | str] | None:
     return out
 
 
+def _duration(text: str) -> timedelta | None:
+    """``72h``, ``3d``, ``90m``, ``3600s`` or a bare number of hours; ``none`` for no limit."""
+    value = text.strip().lower()
+    if value == "none":
+        return None
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "h")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        seconds = float("nan")
+    if not (seconds >= 0 and seconds != float("inf")):
+        raise InputError(f"--window {text!r}: expected a duration such as 72h, 3d or none")
+    return timedelta(seconds=seconds)
+
+
+def _screen(args: argparse.Namespace) -> int:
+    from .screen import screen
+
+    if args.summary is not None and not args.summary.endswith(".json"):
+        raise InputError(f"--summary {args.summary}: the name must end in .json")
+    summary = screen(args.input, out=args.out, engine=args.engine, window=_duration(args.window),
+                     flagged=args.flagged, progress=sys.stderr.isatty())
+    for reason, count in sorted(summary.rejected.items(), key=lambda kv: -kv[1])[:20]:
+        sys.stderr.write(f"mas-kg: warning: {args.input}: {count} row(s) rejected: {reason}\n")
+    if args.summary:
+        write_text_atomic(args.summary, json.dumps(summary.to_dict(), indent=2) + "\n")
+    sys.stdout.write(summary.to_text() + "\n")
+    if args.flagged:
+        sys.stdout.write(f"{summary.flagged_patients} flagged patient(s) written to {args.flagged}: "
+                         f"mas-kg explain {args.flagged} --at TIME\n")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from .check import run_checks
 
@@ -265,7 +311,9 @@ def _check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"explain": _explain, "graph": _graph, "query": _query, "serve": _serve, "check": _check}[args.command](args)
+        commands = {"explain": _explain, "graph": _graph, "query": _query, "serve": _serve, "screen": _screen,
+                    "check": _check}
+        return commands[args.command](args)
     except InputError as error:
         sys.stderr.write(f"mas-kg: error: {error}\n")
         return 2
