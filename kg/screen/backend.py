@@ -24,6 +24,10 @@ from ..errors import InputError
 
 __all__ = ["Backend", "Dialect", "DuckDBBackend", "table_format", "SQL_TYPES"]
 
+# A number as both engines' casts read it: ASCII white space (raw characters: no backslashes), sign,
+# digits with an optional point, an exponent of at most four digits.
+_NUMBER = "[ \t\n\x0b\x0c\r]*[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,4})?[ \t\n\x0b\x0c\r]*"
+
 #: Column types the screen uses, as written in both dialects.
 SQL_TYPES = ("VARCHAR", "BIGINT", "BOOLEAN", "DOUBLE", "DECIMAL(38,9)")
 
@@ -61,8 +65,21 @@ class Dialect:
         return f"regexp_extract({expr}, '{pattern}', {group})"
 
     def epoch_us(self, text: str) -> str:
-        """Microseconds since 1970 (UTC) of an ISO 8601 text already checked by a pattern."""
-        return f"epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))"
+        """Microseconds since 1970 (UTC) of an ISO 8601 text already checked by a pattern.
+
+        NULL where :func:`kg.patient.parse_time` fails or differs (see :meth:`_valid_time`); a lower-case
+        ``z`` is UTC, as in Python (DuckDB's cast alone gives NULL).
+        """
+        return f"(CASE WHEN {self._valid_time(text)} THEN epoch_us(TRY_CAST(replace({text}, 'z', 'Z') AS TIMESTAMPTZ)) END)"
+
+    def _valid_time(self, text: str) -> str:
+        """Both engines and Python agree on the time: no year 0, no hour 24, no offset of a day or more, no
+        offset after a bare date (Python would read ``2024-03-02+01:00`` as 01:00 UTC); same SQL in both."""
+        tail = f"right({text}, 6)"
+        return (f"(left({text}, 4) <> '0000' AND (length({text}) = 10 OR substr({text}, 11, 1) IN ('T', ' ')) "
+                f"AND (length({text}) < 13 OR substr({text}, 12, 2) <> '24') "
+                f"AND NOT (length({text}) >= 16 AND left({tail}, 1) IN ('+', '-') "
+                f"AND TRY_CAST(substr({tail}, 2, 2) AS INTEGER) * 60 + TRY_CAST(right({text}, 2) AS INTEGER) >= 1440))")
 
     def iso(self, epoch_us: str) -> str:
         """The ISO 8601 text of a UTC time in microseconds, as the report's ``at`` writes it."""
@@ -71,6 +88,14 @@ class Dialect:
 
     def decimal(self, text: str) -> str:
         return f"CAST('{text}' AS DECIMAL(38,9))"
+
+    def try_decimal(self, expr: str, precision: int = 21, scale: int = 9) -> str:
+        """``TRY_CAST(expr AS DECIMAL(p,s))`` for text, NULL unless it is a plain ASCII number (same SQL in both).
+
+        Bare ``TRY_CAST`` differs on odd text: DuckDB takes ``1_000``, Spark takes non-ASCII digits
+        (``١٢``), control characters around the number and exponents of five digits.
+        """
+        return f"(CASE WHEN {self.full_match(expr, _NUMBER)} THEN TRY_CAST({expr} AS DECIMAL({precision},{scale})) END)"
 
 
 class Backend(ABC):
@@ -158,6 +183,8 @@ class DuckDBBackend(Backend):
         self._db = duckdb.connect(":memory:")
         self._db.execute("SET TimeZone = 'UTC'")
         self._db.execute("SET preserve_insertion_order = true")
+        self._db.execute("SET enable_progress_bar = true")  # for query_progress(); kg.screen draws its own bar
+        self._db.execute("SET enable_progress_bar_print = false")
         self._db.execute(f"SET temp_directory = {_quote(tempfile.gettempdir())}")
         if threads:
             self._db.execute(f"SET threads = {int(threads)}")

@@ -40,7 +40,7 @@ STATUS_TEXT = "CASE {x} WHEN 2 THEN 'met' WHEN 0 THEN 'not_met' ELSE 'indetermin
 
 @dataclass
 class Slot:
-    """A lab test read in one unit: field ``v{index}`` of the test's state column ``lab{test}``."""
+    """A lab test read in one unit: state column ``lab{test}_v{index}``."""
 
     term: str
     unit: str
@@ -109,7 +109,7 @@ class SlotPlan:
 
 @dataclass(frozen=True)
 class FindingKey:
-    """One (finding, site, gene) seen in the data: state column ``fk{index}``."""
+    """One (finding, site, gene) seen in the data: state columns ``fk{index}_*``."""
 
     index: int
     term: str
@@ -160,8 +160,9 @@ class CriteriaCompiler:
     """SQL columns evaluating every criteria set over the ``state`` relation (one row per time point).
 
     The state has ``age`` (DECIMAL years), ``pop{i}`` (BOOLEAN: a condition
-    falls under population i), ``lab{t}`` structs (the observation in force:
-    ``cmp`` and ``v{slot}``) and ``fk{k}`` structs (``present``, ``size``, ``rn``).
+    falls under population i), per lab test the observation in force as
+    ``lab{t}_cmp`` (a space when uncensored) and ``lab{t}_v{slot}``, and per
+    finding key ``fk{k}_present``, ``fk{k}_size``, ``fk{k}_rn`` (file position).
     """
 
     def __init__(self, kb: KnowledgeBase, plan: SlotPlan, keys: list[FindingKey], populations: list[str],
@@ -202,13 +203,13 @@ class CriteriaCompiler:
 
     def _slot_interval(self, slot: Slot) -> tuple[str, Interval]:
         """(in force and convertible, the value's interval in the slot's scaled unit)."""
-        s = f"{slot.column}"
-        v = f"{s}.v{slot.index}"
+        cmp = f"{slot.column}_cmp"
+        v = f"{slot.column}_v{slot.index}"
         floor = self._lit(slot.scaled(Fraction(-273))) if slot.temperature else "0"
         return (f"({v} IS NOT NULL)",
-                Interval(lo=f"(CASE WHEN {s}.cmp IN ('<', '<=') THEN {floor} ELSE {v} END)",
-                         hi=f"(CASE WHEN {s}.cmp IN ('>', '>=') THEN NULL ELSE {v} END)",
-                         lo_inc=f"({s}.cmp <> '>')", hi_inc=f"({s}.cmp <> '<')"))
+                Interval(lo=f"(CASE WHEN {cmp} IN ('<', '<=') THEN {floor} ELSE {v} END)",
+                         hi=f"(CASE WHEN {cmp} IN ('>', '>=') THEN NULL ELSE {v} END)",
+                         lo_inc=f"({cmp} <> '>')", hi_inc=f"({cmp} <> '<')"))
 
     def _rule_status(self, rule: ThresholdRule) -> str:
         slot = self.plan.slot(rule.analyte, rule.unit)
@@ -220,8 +221,8 @@ class CriteriaCompiler:
         """kg.criteria.finding_status: reported OR measured, three-valued."""
         keys = [k for k in self.keys if k.term == term]
         accepted = [k for k in keys if not sites or k.site is None or k.site in sites]
-        pos = " OR ".join(f"coalesce({k.column}.present, FALSE)" for k in accepted) or "FALSE"
-        neg = " OR ".join(f"coalesce(NOT {k.column}.present, FALSE)" for k in keys) or "FALSE"
+        pos = " OR ".join(f"coalesce({k.column}_present, FALSE)" for k in accepted) or "FALSE"
+        neg = " OR ".join(f"coalesce(NOT {k.column}_present, FALSE)" for k in keys) or "FALSE"
         base = three(f"({pos})", f"({neg})")
         if measured is None:
             test = self.kb.test_with_high_sign(term)
@@ -236,10 +237,10 @@ class CriteriaCompiler:
         keys = [k for k in self.keys if k.term == term]
         if not keys:
             return "NULL"
-        ranks = [f"(CASE WHEN coalesce({k.column}.present, FALSE) AND {k.column}.size IS NOT NULL "
-                 f"THEN {k.column}.rn ELSE -1 END)" for k in keys]
+        ranks = [f"(CASE WHEN coalesce({k.column}_present, FALSE) AND {k.column}_size IS NOT NULL "
+                 f"THEN {k.column}_rn ELSE -1 END)" for k in keys]
         best = ranks[0] if len(ranks) == 1 else f"greatest({', '.join(ranks)})"
-        picks = " ".join(f"WHEN {best} = {r} THEN {k.column}.size" for k, r in zip(keys, ranks))
+        picks = " ".join(f"WHEN {best} = {r} THEN {k.column}_size" for k, r in zip(keys, ranks))
         return f"(CASE WHEN {best} < 0 THEN NULL {picks} END)"
 
     # -- items --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ TIME_PATTERN = ("^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.]
                 "([Zz]|[+-][0-9]{2}:[0-9]{2})?$")
 _NUMBER = "^(<=|>=|<|>)?[ ]*([+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?)$"
 _EXACT = "^[+-]?([0-9]{1,12}([.][0-9]{0,9})?|[.][0-9]{1,9})$"
+_PLAIN = "^[0-9]{1,12}([.][0-9]{1,9})?$"
 _TRUE = ("true", "yes", "present", "1", "y")
 _FALSE = ("false", "no", "absent", "0", "n")
 _TYPES = {"patient_id": ("string", "integer"), "time": ("string", "timestamp", "date"),
@@ -67,32 +68,38 @@ def source_view(backend: Backend, table: str, columns: list[str], *, where: str)
         FROM {table}""")
 
 
-def observations_view(backend: Backend, plan: SlotPlan, populations: list[str], width: int) -> None:
+def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
     """``obs``: each row classified with its reason (NULL when used), its time and its exact values."""
     d = backend.dialect
-    number = d.extract("val", _NUMBER, 2)
-    prefix = d.extract("val", _NUMBER, 1)
+    plain = d.full_match("val", _PLAIN)  # the common case, one cheap test: a plain decimal
+    number = f"(CASE WHEN {plain} THEN val ELSE {d.extract('val', _NUMBER, 2)} END)"
+    prefix = f"(CASE WHEN {plain} THEN '' ELSE {d.extract('val', _NUMBER, 1)} END)"
     cmp = (f"(CASE WHEN cmp_col IS NOT NULL AND {prefix} <> '' AND cmp_col <> {prefix} "
            f"THEN cmp_col || ' and ' || {prefix} ELSE coalesce(cmp_col, NULLIF({prefix}, '')) END)")
     is_bool = f"lower(val) IN {_in(_TRUE + _FALSE)}"
-    exact = f"TRY_CAST(CASE WHEN {d.full_match(number, _EXACT)} THEN {number} END AS DECIMAL(21,9))"
+    exact = f"TRY_CAST(CASE WHEN {plain} OR {d.full_match(number, _EXACT)} THEN {number} END AS DECIMAL(21,9))"
     not_number = f"'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
     too_fine = ("'value ' || chr(39) || val || chr(39) || ' needs more than 12 digits, 9 decimals or an exponent: "
                 "beyond what the screen reads exactly (use mas-kg explain)'")
-    scaled = ", ".join(f"num * CAST(a{i} AS DECIMAL(18,0)) + CAST(b{i} AS DECIMAL(18,0)) AS v{i}"
+    # -1 (never a value: values are >= 0, temperatures >= 20 Cel) marks a unit not convertible into the slot's,
+    # so that every column of an observation in force is non-NULL and carries forward together
+    scaled = ", ".join(f"coalesce(c.num * CAST(c.a{i} AS DECIMAL(18,0)) + CAST(c.b{i} AS DECIMAL(18,0)), -1) AS v{i}"
                        for i in range(1, width + 1))
     backend.create_view("parsed", f"""
         SELECT s.*, c.kind, c.term, c.test, c.notation, c.code_reason, c.temperature, c.size_unit,
                u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi,
-               st.site_term,
-               CASE WHEN time_text IS NULL THEN NULL WHEN {d.full_match('time_text', TIME_PATTERN)}
+               st.site_term, k.fk,
+               CASE WHEN time_text IS NULL THEN NULL
+                    WHEN time_text LIKE '____-__-__T__:__:__Z' OR {d.full_match('time_text', TIME_PATTERN)}
                     THEN {d.epoch_us('time_text')} END AS ts,
                {number} AS number_text, {exact} AS num, {cmp} AS cmp, {is_bool} AS is_bool
                {''.join(f', u.a{i}, u.b{i}' for i in range(1, width + 1))}
         FROM src s
         LEFT JOIN dict_code c ON c.code_key = s.code_key
         LEFT JOIN dict_unit u ON u.code_key = s.code_key AND u.unit_key = coalesce(s.unit, '')
-        LEFT JOIN dict_site st ON st.site_key = lower(s.site)""")
+        LEFT JOIN dict_site st ON st.site_key = lower(s.site)
+        LEFT JOIN dict_fkey k ON k.code_key = s.code_key AND k.site_key = coalesce(lower(s.site), '')
+                             AND k.gene_key = coalesce(upper(s.gene), '')""")
     time_reason = "'unparseable time ' || chr(39) || time_text || chr(39)"
     negative = "num < 0"
     lab_reason = f"""CASE
@@ -140,64 +147,77 @@ def observations_view(backend: Backend, plan: SlotPlan, populations: list[str], 
           SELECT pid,
                  count(DISTINCT age_value) FILTER (WHERE kind = 'age_years' AND early_reason IS NULL) AS ages,
                  count(DISTINCT lower(val)) FILTER (WHERE kind = 'sex' AND early_reason IS NULL) AS sexes
-          FROM classified GROUP BY pid)
-        SELECT c.row_no, c.pid, c.code_key, c.kind, c.term, c.test, c.ts, c.cmp, c.val, c.agent, c.site_term,
-               CASE WHEN c.gene IS NOT NULL THEN upper(c.gene) END AS gene, c.age_value,
+          FROM classified WHERE kind IN ('age_years', 'sex') GROUP BY pid)
+        SELECT c.row_no, c.pid, c.code_key, c.kind, c.term, c.ts, c.agent, c.age_value,
                CASE
                  WHEN c.early_reason IS NOT NULL THEN c.early_reason
                  WHEN c.kind = 'age_years' AND l.ages > 1 THEN 'a second, different {AGE} for this patient'
                  WHEN c.kind = 'sex' AND l.sexes > 1 THEN 'a second, different {SEX} for this patient'
                END AS reason,
+               CASE WHEN c.kind = 'lab' THEN c.test WHEN c.kind = 'finding' THEN {len(plan.tests)} + c.fk END AS key,
+               coalesce(c.cmp, ' ') AS cmp,
                CASE WHEN c.kind = 'finding' THEN
                  (CASE WHEN c.val IS NULL OR NOT c.is_bool THEN TRUE ELSE lower(c.val) IN {_in(_TRUE)} END) END AS present,
-               CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END AS size,
+               coalesce(CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END, -1) AS size,
                {scaled}
-        FROM classified c LEFT JOIN patient_level l ON l.pid = c.pid""")
+        FROM classified c LEFT JOIN patient_level l ON l.pid = c.pid AND c.kind IN ('age_years', 'sex')""")
 
 
 def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, keys: list[FindingKey],
                  populations: list[str], *, window: timedelta | None) -> str:
     """The SELECT giving one row per patient and time point with every criterion's columns."""
     d = backend.dialect
-    lab_keys = [(f"lab{t}", f"kind = 'lab' AND test = {t}", [f"v{s.index}" for s in plan.of_test(term)])
-                for t, term in enumerate(plan.tests)]
-    fk_keys = [(k.column, f"fk = {k.index}", ["present", "size"]) for k in keys]
-    all_keys = lab_keys + fk_keys
-    pivots = ",\n".join(
-        f"max_by({d.struct({'rn': 'row_no', 't': 'ts', 'cmp': 'coalesce(cmp, chr(32))', **{f: f for f in fields}})}, row_no) "
-        f"FILTER (WHERE {cond}) AS {name}" for name, cond, fields in all_keys)
-    # cmp '' would be read as NULL by some engines' CSV paths; a space marks "no comparator"
+    fields = {f"lab{t}": (t, ["cmp"] + [f"v{s.index}" for s in plan.of_test(term)])
+              for t, term in enumerate(plan.tests)}
+    fields.update({k.column: (len(plan.tests) + k.index, ["present", "size"]) for k in keys})
+    pivots = []
+    for name, (key, columns) in fields.items():
+        pivots.append(f"max(row_no) FILTER (WHERE key = {key}) AS {name}_rn")
+        pivots += [f"max_by({c}, row_no) FILTER (WHERE key = {key}) AS {name}_{c}" for c in columns]
     w = "PARTITION BY pid ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-    carried = ", ".join(f"{d.last_ignore_nulls(name)} OVER ({w}) AS f_{name}" for name, _, _ in all_keys)
-    in_window = "f_{k} IS NOT NULL" if window is None else f"f_{{k}}.t >= ts - {int(window.total_seconds() * 10**6)}"
-    state = ",\n".join(
-        f"CASE WHEN u_{name} IS NOT NULL AND ({name} IS NULL OR {name}.rn < u_{name}.rn) THEN u_{name} "
-        f"WHEN {in_window.format(k=name)} THEN f_{name} END AS {name}" for name, _, _ in all_keys)
-    layers = ["state"]
+    carried = []
+    for name, (_, columns) in fields.items():
+        carried.append(f"{d.last_ignore_nulls(f'CASE WHEN {name}_rn IS NOT NULL THEN ts END')} OVER ({w}) AS f_{name}_t")
+        carried += [f"{d.last_ignore_nulls(f'{name}_{c}')} OVER ({w}) AS f_{name}_{c}" for c in ["rn"] + columns]
+    fresh = "f_{k}_t IS NOT NULL" if window is None else f"f_{{k}}_t >= ts - {int(window.total_seconds() * 10**6)}"
+    # which observation is in force: u untimed (background, unless a later row at exactly this time), f carried
+    choice = ", ".join(f"CASE WHEN u_{k}_rn IS NOT NULL AND ({k}_rn IS NULL OR {k}_rn < u_{k}_rn) THEN 'u' "
+                       f"WHEN {fresh.format(k=k)} THEN 'f' END AS pick_{k}" for k in fields)
+    values = []
+    for k, (_, columns) in fields.items():
+        for c in ["rn"] + columns:
+            expr = f"CASE pick_{k} WHEN 'u' THEN u_{k}_{c} WHEN 'f' THEN f_{k}_{c} END"
+            values.append(f"CASE WHEN ({expr}) < 0 THEN NULL ELSE {expr} END AS {k}_{c}"
+                          if c.startswith("v") or c == "size" else f"{expr} AS {k}_{c}")
+    untimed = ", ".join(f"{k}_{c} AS u_{k}_{c}" for k, (_, columns) in fields.items() for c in ["rn"] + columns)
+    pop_columns = "".join(f", p.pop{i}" for i in range(len(populations)))
+    current = ", ".join([f"t.f_{k}_t" for k in fields] + [
+        f"{side}.{prefix}{k}_{c}" for k, (_, columns) in fields.items() for c in ["rn"] + columns
+        for side, prefix in (("t", ""), ("t", "f_"), ("u", "u_"))])
+    pop_flags = "".join(
+        f", coalesce(bool_or(dc.pop{i}) FILTER (WHERE o.kind = 'condition' AND o.reason IS NULL), FALSE) AS pop{i}"
+        for i in range(len(populations)))
     sql = [f"""
-      used AS (SELECT o.*, k.fk FROM obs o LEFT JOIN dict_fkey k ON o.kind = 'finding' AND k.term = o.term
-                 AND k.site = coalesce(o.site_term, '') AND k.gene = coalesce(o.gene, '') WHERE o.reason IS NULL),
-      grouped AS (SELECT pid, ts, {pivots} FROM used WHERE kind IN ('lab', 'finding') GROUP BY pid, ts),
-      timed AS (SELECT *, {carried} FROM grouped WHERE ts IS NOT NULL),
-      untimed AS (SELECT pid, {', '.join(f'{n} AS u_{n}' for n, _, _ in all_keys)} FROM grouped WHERE ts IS NULL),
+      grouped AS (SELECT pid, ts, {', '.join(pivots)} FROM obs WHERE reason IS NULL AND kind IN ('lab', 'finding')
+                  GROUP BY pid, ts),
+      timed AS (SELECT *, {', '.join(carried)} FROM grouped WHERE ts IS NOT NULL),
+      untimed AS (SELECT pid, {untimed} FROM grouped WHERE ts IS NULL),
       patients AS (
-        SELECT o.pid, max(o.age_value) FILTER (WHERE o.kind = 'age_years' AND o.reason IS NULL) AS age{''.join(
-            f', coalesce(bool_or(dc.pop{i}) FILTER (WHERE o.kind = {chr(39)}condition{chr(39)} AND o.reason IS NULL), FALSE) AS pop{i}'
-            for i in range(len(populations)))}
+        SELECT o.pid, max(o.age_value) FILTER (WHERE o.kind = 'age_years' AND o.reason IS NULL) AS age{pop_flags}
         FROM obs o LEFT JOIN dict_cond dc ON dc.code_key = o.code_key AND dc.agent_key = coalesce(lower(o.agent), '')
         WHERE o.pid IS NOT NULL GROUP BY o.pid),
-      state AS (
-        SELECT p.pid, p.age{''.join(f', p.pop{i}' for i in range(len(populations)))}, t.ts,
-               {state}
-        FROM patients p LEFT JOIN timed t ON t.pid = p.pid LEFT JOIN untimed u ON u.pid = p.pid)"""]
+      joined AS (
+        SELECT p.pid, p.age{pop_columns}, t.ts, {current}
+        FROM patients p LEFT JOIN timed t ON t.pid = p.pid LEFT JOIN untimed u ON u.pid = p.pid),
+      picked AS (SELECT *, {choice} FROM joined),
+      state AS (SELECT pid, ts, age{pop_columns.replace('p.', '')}, {', '.join(values)} FROM picked)"""]
+    layers = ["state"]
     for i, layer in enumerate(compiler.layers()):
-        if not layer:
-            continue
-        name = f"layer{i}"
-        sql.append(f"{name} AS (SELECT *, {', '.join(f'{expr} AS {col}' for col, expr in layer)} FROM {layers[-1]})")
-        layers.append(name)
+        if layer:
+            sql.append(f"layer{i} AS (SELECT *, {', '.join(f'{expr} AS {col}' for col, expr in layer)} "
+                       f"FROM {layers[-1]})")
+            layers.append(f"layer{i}")
     outputs = ", ".join(col for col, _ in compiler.outputs())
     return ("WITH " + ",\n".join(sql) +
             f"\nSELECT pid AS patient_id, CASE WHEN ts IS NOT NULL THEN {d.iso('ts')} END AS time, {outputs} "
             f"FROM {layers[-1]} ORDER BY pid, ts")
-

@@ -102,9 +102,8 @@ def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duck
         where = _register_input(backend, Path(source))
         plan = SlotPlan.from_criteria(kb)
         populations = list(dict.fromkeys(p for c in kb.criteria for p in c.population))
-        width = _dictionaries(backend, kb, plan, populations)
-        observations_view(backend, plan, populations, width)
-        keys = _finding_keys(backend, kb)
+        width, keys = _dictionaries(backend, kb, plan, populations)
+        observations_view(backend, plan, width)
         compiler = CriteriaCompiler(kb, plan, keys, populations, backend.dialect)
         query = result_query(backend, compiler, plan, keys, populations, window=window)
         with _Progress(backend, progress):
@@ -139,35 +138,37 @@ def _is_omop(directory: Path) -> bool:
     return any(p.stem.lower() == "measurement" for p in directory.iterdir())
 
 
-def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan, populations: list[str]) -> int:
-    """Resolve every distinct spelling once; register dict_code, dict_unit, dict_site, dict_cond."""
-    combos = backend.fetch("SELECT code_key, min(code), unit, lower(site), lower(agent) FROM src "
-                           "WHERE code_key IS NOT NULL GROUP BY code_key, unit, lower(site), lower(agent)")
+def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan,
+                  populations: list[str]) -> tuple[int, list[FindingKey]]:
+    """Resolve every distinct spelling once; register dict_code, dict_unit, dict_site, dict_cond, dict_fkey.
+
+    Returns the number of slot columns and the (finding, site, gene) keys the criteria read.
+    """
+    combos = backend.fetch("SELECT code_key, min(code), unit, lower(site), lower(agent), upper(gene) FROM src "
+                           "WHERE code_key IS NOT NULL GROUP BY code_key, unit, lower(site), lower(agent), upper(gene)")
     codes = {key: code_row(code, kb, plan) for key, code, *_ in combos}
     backend.register_rows("dict_code", CODE_COLUMNS, list(codes.values()))
-    pairs = sorted({(key, unit or "") for key, _, unit, _, _ in combos if codes[key][1] in ("lab", "finding")})
+    pairs = sorted({(key, unit or "") for key, _, unit, *_ in combos if codes[key][1] in ("lab", "finding")})
     units = unit_rows(pairs, kb, plan)
     backend.register_rows("dict_unit", units.columns, units.rows)
-    sites = {site for *_, site, _ in combos if site}
-    backend.register_rows("dict_site", SITE_COLUMNS, [site_row(s, kb) for s in sorted(sites)])
-    conditions = sorted({(key, agent or "") for key, _, _, _, agent in combos if codes[key][1] == "condition"})
+    sites = {site: site_row(site, kb) for *_, site, _, _ in combos if site}
+    backend.register_rows("dict_site", SITE_COLUMNS, list(sites.values()))
+    conditions = sorted({(key, agent or "") for key, _, _, _, agent, _ in combos if codes[key][1] == "condition"})
     backend.register_rows("dict_cond", [("code_key", "VARCHAR"), ("agent_key", "VARCHAR"), ("term", "VARCHAR")] +
                           [(f"pop{i}", "BOOLEAN") for i in range(len(populations))],
                           [condition_row(key, agent or None, kb, populations) for key, agent in conditions])
-    return max((len(plan.of_test(t)) for t in plan.tests), default=0)
-
-
-def _finding_keys(backend: Backend, kb: KnowledgeBase) -> list[FindingKey]:
-    """Each (finding, site, gene) the criteria read that occurs in the data: one state column each."""
-    read = sorted({f for c in kb.criteria for i in c.items.values() for f in (i.finding, i.absent_finding) if f})
-    listed = ", ".join(f"'{term}'" for term in read)
-    rows = backend.fetch(f"SELECT DISTINCT term, coalesce(site_term, ''), coalesce(gene, '') FROM obs "
-                         f"WHERE reason IS NULL AND kind = 'finding' AND term IN ({listed}) ORDER BY 1, 2, 3")
-    keys = [FindingKey(i, term, site or None, gene or None) for i, (term, site, gene) in enumerate(rows)]
-    backend.register_rows("dict_fkey", [("fk", "BIGINT"), ("term", "VARCHAR"), ("site", "VARCHAR"),
-                                        ("gene", "VARCHAR")],
-                          [(k.index, k.term, k.site or "", k.gene or "") for k in keys])
-    return keys
+    read = {f for c in kb.criteria for i in c.items.values() for f in (i.finding, i.absent_finding) if f}
+    spellings = {}  # (code_key, site_key, gene_key) -> (finding, site term, gene)
+    for key, _, _, site, _, gene in combos:
+        term = codes[key][2]
+        if codes[key][1] == "finding" and term in read and (not site or sites[site][1]):
+            spellings[(key, site or "", gene or "")] = (term, sites[site][1] if site else None, gene or None)
+    index = {k: i for i, k in enumerate(sorted(set(spellings.values()), key=lambda k: (k[0], k[1] or "", k[2] or "")))}
+    keys = [FindingKey(i, *k) for k, i in index.items()]
+    backend.register_rows("dict_fkey", [("code_key", "VARCHAR"), ("site_key", "VARCHAR"), ("gene_key", "VARCHAR"),
+                                        ("fk", "BIGINT")],
+                          [(*spelling, index[k]) for spelling, k in spellings.items()])
+    return max((len(plan.of_test(t)) for t in plan.tests), default=0), keys
 
 
 def _summarise(backend: Backend, kb: KnowledgeBase, out: str | Path, flagged: str | Path | None,
