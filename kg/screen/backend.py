@@ -50,6 +50,7 @@ class Dialect:
     """The SQL the two engines spell differently (DuckDB here; Spark overrides)."""
 
     name = "duckdb"
+    text = "VARCHAR"  # the string type in CAST
 
     def struct(self, fields: dict[str, str]) -> str:
         return "struct_pack(" + ", ".join(f"{name} := {expr}" for name, expr in fields.items()) + ")"
@@ -103,6 +104,7 @@ class Backend(ABC):
 
     name: str
     dialect: Dialect
+    staged = False  # True: run the result's steps as stored relations (kg.screen.pipeline.result_query)
 
     @abstractmethod
     def register_file(self, name: str, path: str | Path) -> list[str]:

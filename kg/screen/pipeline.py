@@ -58,7 +58,8 @@ def source_view(backend: Backend, table: str, columns: list[str], *, where: str)
             raise InputError(f"column {name!r} is of type {types.get(name)}, expected {allowed}", where=where)
 
     def text(name: str) -> str:
-        return f"NULLIF(trim(CAST({name} AS VARCHAR)), '')" if name in columns else "CAST(NULL AS VARCHAR)"
+        t = backend.dialect.text
+        return f"NULLIF(trim(CAST({name} AS {t})), '')" if name in columns else f"CAST(NULL AS {t})"
 
     backend.create_view("src", f"""
         SELECT row_no, {text('patient_id')} AS pid, {text('time')} AS time_text, {text('code')} AS code,
@@ -165,7 +166,13 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
 
 def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, keys: list[FindingKey],
                  populations: list[str], *, window: timedelta | None) -> str:
-    """The SELECT giving one row per patient and time point with every criterion's columns."""
+    """The SELECT giving one row per patient and time point with every criterion's columns.
+
+    An engine that inlines stacked projections into one (Spark's optimiser does)
+    gets the steps as stored relations instead (``backend.staged``): the state and
+    each layer of criterion columns are materialised in turn, so no expression is
+    ever expanded into its parts' expressions.
+    """
     d = backend.dialect
     fields = {f"lab{t}": (t, ["cmp"] + [f"v{s.index}" for s in plan.of_test(term)])
               for t, term in enumerate(plan.tests)}
@@ -218,6 +225,18 @@ def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, k
                        f"FROM {layers[-1]})")
             layers.append(f"layer{i}")
     outputs = ", ".join(col for col, _ in compiler.outputs())
-    return ("WITH " + ",\n".join(sql) +
-            f"\nSELECT pid AS patient_id, CASE WHEN ts IS NOT NULL THEN {d.iso('ts')} END AS time, {outputs} "
-            f"FROM {layers[-1]} ORDER BY pid, ts")
+    final = (f"SELECT pid AS patient_id, CASE WHEN ts IS NOT NULL THEN {d.iso('ts')} END AS time, {outputs} "
+             f"FROM {layers[-1]} ORDER BY pid, ts")
+    if not backend.staged:
+        return "WITH " + ",\n".join(sql) + "\n" + final
+    steps = [part.strip().split(" AS (", 1) for part in sql[0].split("),\n      ")] + \
+        [part.split(" AS (", 1) for part in sql[1:]]
+    for i, (name, body) in enumerate(steps):
+        body = body.rstrip().removesuffix(")")
+        # an item reads parts at most three layers up (compiler: three layers per depth): storing every
+        # third layer bounds any inlining to one item's own steps
+        if name.strip() == "state" or (name.startswith("layer") and (i % 3 == 0 or i == len(steps) - 1)):
+            backend.materialize(name.strip(), body)
+        else:
+            backend.create_view(name.strip(), body)
+    return final
