@@ -81,3 +81,30 @@ def expected_knowledge_graph(kb) -> tuple[set[str], int]:
             nodes |= {origin} | {e.candidate for e in rule.effects}
             count += len(rule.effects)
     return nodes, count
+
+
+@pytest.fixture(scope="session")
+def spark_backend():
+    """One :class:`kg.screen.spark.SparkBackend` (local[2]) for the whole session: Spark starts in seconds, not ms.
+
+    Skipped when pyspark or Java is missing, unless ``MAS_KG_REQUIRE_SPARK=1`` (CI sets it): then it fails.
+    """
+    import shutil
+
+    required = os.environ.get("MAS_KG_REQUIRE_SPARK") == "1"
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        if required:
+            pytest.fail("MAS_KG_REQUIRE_SPARK=1 but pyspark is not installed (pip install -e .[test])")
+        pytest.skip("pyspark is not installed (pip install -e .[spark])")
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
+        if required:
+            pytest.fail("MAS_KG_REQUIRE_SPARK=1 but there is no java (apt-get install -y default-jre-headless)")
+        pytest.skip("Spark needs Java: no java on PATH or in JAVA_HOME")
+    from kg.screen.spark import SparkBackend
+
+    backend = SparkBackend()
+    yield backend
+    backend.close()

@@ -25,7 +25,8 @@ ENGINES = ["duckdb", "spark"]
 @pytest.fixture(params=ENGINES)
 def backend(request):
     if request.param == "spark":
-        return request.getfixturevalue("spark_backend")
+        yield request.getfixturevalue("spark_backend")  # one session for the whole run: Spark starts slowly
+        return
     with DuckDBBackend() as db:
         yield db
 

@@ -79,7 +79,7 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
            f"THEN cmp_col || ' and ' || {prefix} ELSE coalesce(cmp_col, NULLIF({prefix}, '')) END)")
     is_bool = f"lower(val) IN {_in(_TRUE + _FALSE)}"
     exact = f"TRY_CAST(CASE WHEN {plain} OR {d.full_match(number, _EXACT)} THEN {number} END AS DECIMAL(21,9))"
-    not_number = f"'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
+    not_number = "'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
     too_fine = ("'value ' || chr(39) || val || chr(39) || ' needs more than 12 digits, 9 decimals or an exponent: "
                 "beyond what the screen reads exactly (use mas-kg explain)'")
     # -1 (never a value: values are >= 0, temperatures >= 20 Cel) marks a unit not convertible into the slot's,

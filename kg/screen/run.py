@@ -120,13 +120,10 @@ def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duck
 def _register_input(backend: Backend, source: Path) -> str:
     """The input as view ``long_input`` with the long-format columns; returns where errors point."""
     if source.is_dir() and _is_omop(source):
-        from .omop import check_omop_columns, find_omop_tables, omop_long_query
+        from .omop import omop_long_query, register_omop
 
-        tables = find_omop_tables(source)
-        for name, path in tables.items():
-            backend.register_file(name, path)
-        check_omop_columns(backend, list(tables))
-        backend.create_view("long_input", omop_long_query(backend.dialect))
+        views = register_omop(backend, source)  # checks the tables and their columns, NULL for optional ones
+        backend.create_view("long_input", omop_long_query(backend.dialect, views))
         columns = list(LONG_COLUMNS)
     else:
         columns = backend.register_file("long_input", source)
