@@ -252,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     (DATA / ".gitignore").write_text("*\n")
-    source = DATA / f"bulk-{args.rows}-{args.seed}.parquet"
+    source = DATA / f"bulk-v2-{args.rows}-{args.seed}.parquet"  # v2: bump when the generator changes
     if not source.exists():
         start = time.perf_counter()
         write_bulk_parquet(source, args.rows, seed=args.seed)

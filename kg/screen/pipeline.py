@@ -134,8 +134,6 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
               WHEN kind = 'age_years' AND NOT (({age}) BETWEEN 0 AND 130) THEN '{AGE} ' || val || ' is impossible'
               WHEN kind = 'sex' AND (val IS NULL OR lower(val) NOT IN {_in(SEXES)})
                    THEN 'sex must be female, male, other or unknown, not ' || chr(39) || coalesce(val, '') || chr(39)
-              WHEN kind = 'condition' AND lower(coalesce(val, 'confirmed')) NOT IN {_in(CONDITION_STATUSES)}
-                   THEN 'condition status ' || chr(39) || val || chr(39) || ' is neither confirmed nor suspected; ignored'
               WHEN kind IN ('age_years', 'sex', 'condition') THEN NULL
               WHEN code_reason IS NOT NULL THEN code_reason
               WHEN kind = 'therapy' THEN CASE WHEN time_text IS NOT NULL AND ts IS NULL THEN {time_reason} END
@@ -149,7 +147,10 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
                  count(DISTINCT age_value) FILTER (WHERE kind = 'age_years' AND early_reason IS NULL) AS ages,
                  count(DISTINCT lower(val)) FILTER (WHERE kind = 'sex' AND early_reason IS NULL) AS sexes
           FROM classified WHERE kind IN ('age_years', 'sex') GROUP BY pid)
-        SELECT c.row_no, c.pid, c.code_key, c.kind, c.term, c.ts, c.agent, c.age_value,
+        SELECT c.row_no, c.pid, c.code_key,
+               -- a condition neither confirmed nor suspected is ignored, as read_patient notes it (not an observation)
+               CASE WHEN c.kind = 'condition' AND lower(coalesce(c.val, 'confirmed')) NOT IN {_in(CONDITION_STATUSES)}
+                    THEN 'ignored' ELSE c.kind END AS kind, c.term, c.ts, c.agent, c.age_value,
                CASE
                  WHEN c.early_reason IS NOT NULL THEN c.early_reason
                  WHEN c.kind = 'age_years' AND l.ages > 1 THEN 'a second, different {AGE} for this patient'
@@ -226,7 +227,7 @@ def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, k
             layers.append(f"layer{i}")
     outputs = ", ".join(col for col, _ in compiler.outputs())
     final = (f"SELECT pid AS patient_id, CASE WHEN ts IS NOT NULL THEN {d.iso('ts')} END AS time, {outputs} "
-             f"FROM {layers[-1]} ORDER BY pid, ts")
+             f"FROM {layers[-1]} ORDER BY pid, ts NULLS FIRST")
     if not backend.staged:
         return "WITH " + ",\n".join(sql) + "\n" + final
     steps = [part.strip().split(" AS (", 1) for part in sql[0].split("),\n      ")] + \

@@ -40,6 +40,7 @@ class ScreenSummary:
     input_rows: int = 0
     used_rows: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    ignored: int = 0  # conditions neither confirmed nor suspected (noted, not observations: kg.patient)
     evaluation_rows: int = 0
     hits: dict[str, int] = field(default_factory=dict)  # criterion id -> rows met
     patients_hit: dict[str, int] = field(default_factory=dict)  # criterion id -> patients met at some time
@@ -53,7 +54,8 @@ class ScreenSummary:
 
     def to_text(self) -> str:
         lines = [f"screened {self.patients} patients: {self.input_rows} rows ({self.used_rows} used, "
-                 f"{sum(self.rejected.values())} rejected) -> {self.evaluation_rows} evaluation rows in "
+                 f"{sum(self.rejected.values())} rejected, {self.ignored} conditions ignored) -> "
+                 f"{self.evaluation_rows} evaluation rows in "
                  f"{self.output} ({self.engine}, {self.seconds:.1f} s)"]
         width = max((len(k) for k in self.hits), default=0)
         for cid, rows in self.hits.items():
@@ -173,6 +175,7 @@ def _summarise(backend: Backend, kb: KnowledgeBase, out: str | Path, flagged: st
     summary = ScreenSummary()
     counts = backend.fetch("SELECT count(*), count(DISTINCT pid), count(*) FILTER (WHERE reason IS NULL) FROM obs")[0]
     summary.input_rows, summary.patients, summary.used_rows = (int(x) for x in counts)
+    summary.ignored = int(backend.fetch("SELECT count(*) FROM obs WHERE kind = 'ignored'")[0][0])
     summary.rejected = {reason: int(n) for reason, n in
                         backend.fetch("SELECT reason, count(*) FROM obs WHERE reason IS NOT NULL GROUP BY reason")}
     backend.register_file("screen_out", out)

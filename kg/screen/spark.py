@@ -7,9 +7,10 @@ and exact DECIMAL arithmetic (``allowPrecisionLoss=false``: DECIMAL(21,9) * DECI
 
 Spark SQL that both engines spell the same (checked by ``tests/test_spark_backend.py``): ``max_by(x, y)``,
 ``count(*) FILTER (WHERE ..)``, ``TRY_CAST(x AS DECIMAL(21,9))`` (but see :meth:`Dialect.try_decimal` for
-odd text), ``CASE``, ``COALESCE``, ``IN``, ``x % y`` (sign of ``x``), ``||`` and window frames
-``ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW``.  Spelled differently: integer division (DuckDB
-``//``, Spark ``div``; ``/`` is floating-point in both) and struct field access on NULL structs.
+odd text), exact DECIMAL products, ``CASE``, ``COALESCE``, ``IN``, ``x % y`` (sign of ``x``), ``||`` and
+window frames ``ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW``.  Not the same: ``ORDER BY x`` puts
+NULL last in DuckDB and first in Spark (write ``NULLS FIRST``/``NULLS LAST``); integer division is ``//``
+in DuckDB and ``div`` in Spark; a quoted name is ``"x"`` in DuckDB and ```x``` in Spark.
 
 Row numbers (``row_no``) are exact file order without a sort.  Parquet: ``_metadata.row_index`` (the
 row's index in its file) plus the rows of the files before it, by path.  CSV: ``monotonically_increasing_id()``
@@ -163,9 +164,11 @@ def _csv_ready(frame: Any) -> Any:
 
     steps = [
         lambda c, i: [f"{java(i)} AS {c}j"],
-        lambda c, i: [f"if({c}j LIKE '-%', '-', '') AS {c}sign", f"substring_index(regexp_replace({c}j, '^-', ''), 'E', 1) AS {c}m",
+        lambda c, i: [f"if({c}j LIKE '-%', '-', '') AS {c}sign",
+                      f"substring_index(regexp_replace({c}j, '^-', ''), 'E', 1) AS {c}m",
                       f"if(instr({c}j, 'E') > 0, CAST(substring_index({c}j, 'E', -1) AS INT), 0) AS {c}e"],
-        lambda c, i: [f"replace({c}m, '.', '') AS {c}raw", f"if(instr({c}m, '.') > 0, instr({c}m, '.'), length({c}m) + 1) - 2 + {c}e AS {c}first"],
+        lambda c, i: [f"replace({c}m, '.', '') AS {c}raw",
+                      f"if(instr({c}m, '.') > 0, instr({c}m, '.'), length({c}m) + 1) - 2 + {c}e AS {c}first"],
         lambda c, i: [f"TRIM(LEADING '0' FROM {c}raw) AS {c}nz"],
         lambda c, i: [f"{c}first - (length({c}raw) - length({c}nz)) AS {c}x", f"TRIM(TRAILING '0' FROM {c}nz) AS {c}d"],
     ]
@@ -193,30 +196,28 @@ def _csv_field(text: str) -> str:
 
 def _csv_lines(frame: Any) -> Any:
     """Each row of a :func:`_csv_ready` frame as one CSV line (column ``value``), quoted as DuckDB quotes."""
+    count = len(frame.columns)
     fields = [f"CASE WHEN __c{i} IS NULL THEN '' WHEN __c{i} = '' OR __c{i} RLIKE '[{_SPECIAL}]' "
-              f"THEN concat('\"', replace(__c{i}, '\"', '\"\"'), '\"') ELSE __c{i} END" for i in range(len(frame.columns))]
-    return frame.toDF(*[f"__c{i}" for i in range(len(frame.columns))]).selectExpr(f"concat_ws(',', {', '.join(fields)}) AS value")
+              f"THEN concat('\"', replace(__c{i}, '\"', '\"\"'), '\"') ELSE __c{i} END" for i in range(count)]
+    return frame.toDF(*[f"__c{i}" for i in range(count)]).selectExpr(f"concat_ws(',', {', '.join(fields)}) AS value")
 
 
-class _Forward(threading.Thread):
-    """Copies the JVM's stdout and stderr to our stderr, dropping the launcher's fixed notices."""
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(name="spark-jvm-output", daemon=True)
-        self.stream = stream
-
-    def run(self) -> None:
-        for raw in iter(self.stream.readline, b""):
-            line = raw.decode("utf-8", "replace")
-            if not line.startswith(_NOISE):
-                try:
-                    sys.stderr.write(line)
-                except Exception:  # interpreter shutting down
-                    return
+def _forward(stream: Any) -> None:
+    """Copy the JVM's stdout and stderr to our stderr, without the launcher's fixed notices."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        if not line.startswith(_NOISE):
+            try:
+                sys.stderr.write(line)
+            except Exception:  # interpreter shutting down
+                return
 
 
 class SparkBackend(Backend):
     """Apache Spark: a local JVM (``local[2]``) or a cluster; the screen's views are Spark temp views.
+
+    ``session``, or else the session this process already runs, is shared and left running by
+    :meth:`close`; otherwise a new one is started (``master``, ``config`` apply to it only) and stopped.
 
     ``multiline_csv=True`` parses quoted fields with line breaks exactly as DuckDB does, reading each CSV
     file in one task; ``False`` splits large files over tasks (faster on a cluster) and is right when no
@@ -229,8 +230,7 @@ class SparkBackend(Backend):
                  session: Any = None, multiline_csv: bool = True) -> None:
         self.dialect = SparkDialect()
         self._multiline = bool(multiline_csv)
-        self._log_config: str | None = None
-        self._owned = session is None
+        self._owned = False  # stop on close only a session this backend started
         self.spark = session if session is not None else self._start(master, app_name, dict(config or {}))
         conf = self.spark.conf
         for key, value in _REQUIRED.items():
@@ -242,6 +242,8 @@ class SparkBackend(Backend):
         from pyspark import SparkConf, SparkContext
         from pyspark.sql import SparkSession
 
+        if SparkContext._active_spark_context is not None:  # this process's running session: share it
+            return SparkSession.builder.getOrCreate()
         master = master or os.environ.get("MAS_KG_SPARK_MASTER") or "local[2]"
         local = master.startswith("local")
         settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
@@ -249,11 +251,12 @@ class SparkBackend(Backend):
         if local:
             settings.update({"spark.driver.memory": "1g", "spark.driver.host": "127.0.0.1",
                              "spark.driver.bindAddress": "127.0.0.1"})
-        if not any("log4j" in str(v) for v in config.values()):
-            handle, self._log_config = tempfile.mkstemp(prefix="mas-kg-log4j2-", suffix=".properties")
+        log_config = None
+        if not any("log4j" in str(v) for v in config.values()):  # read once, as the JVM starts
+            handle, log_config = tempfile.mkstemp(prefix="mas-kg-log4j2-", suffix=".properties")
             with os.fdopen(handle, "w") as out:
                 out.write(_LOG4J2)
-            options = f"-Dlog4j2.configurationFile=file:{self._log_config}"
+            options = f"-Dlog4j2.configurationFile=file:{log_config}"
             extra = config.pop("spark.driver.extraJavaOptions", "")
             settings["spark.driver.extraJavaOptions"] = f"{extra} {options}".strip()
         settings.update({k: str(v) for k, v in config.items()})
@@ -266,19 +269,15 @@ class SparkBackend(Backend):
 
                 gateway = launch_gateway(conf, popen_kwargs={"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT})
                 if gateway.proc is not None:
-                    _Forward(gateway.proc.stdout).start()
+                    threading.Thread(target=_forward, args=(gateway.proc.stdout,), name="spark-jvm", daemon=True).start()
                 SparkContext._ensure_initialized(gateway=gateway, conf=conf)
             session = SparkSession.builder.config(conf=conf).getOrCreate()
-        except BaseException:
-            self._remove_log_config()
-            raise
+        finally:
+            if log_config:
+                Path(log_config).unlink(missing_ok=True)
         session.sparkContext.setLogLevel("ERROR")
+        self._owned = True
         return session
-
-    def _remove_log_config(self) -> None:
-        if self._log_config:
-            Path(self._log_config).unlink(missing_ok=True)
-            self._log_config = None
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -327,28 +326,12 @@ class SparkBackend(Backend):
     def register_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
         from decimal import ROUND_HALF_UP, Context, Decimal
 
-        from pyspark.sql import types as T
-
-        kinds = {"VARCHAR": T.StringType(), "BIGINT": T.LongType(), "BOOLEAN": T.BooleanType(),
-                 "DOUBLE": T.DoubleType(), "DECIMAL(38,9)": T.DecimalType(38, 9)}
-        types = [kinds[typ.upper().replace(" ", "")] for _, typ in columns]
-        schema = T.StructType([T.StructField(col, typ, True) for (col, _), typ in zip(columns, types)])
-        scale, exact = Decimal(1).scaleb(-9), Context(prec=80, rounding=ROUND_HALF_UP)
-
-        def value(v: Any, typ: Any) -> Any:
-            if v is None:
-                return None
-            if isinstance(typ, T.StringType):
-                return ("true" if v else "false") if isinstance(v, bool) else str(v)
-            if isinstance(typ, T.LongType):
-                return int(v)
-            if isinstance(typ, T.DoubleType):
-                return float(v)
-            if isinstance(typ, T.DecimalType):
-                return Decimal(str(v)).quantize(scale, context=exact)
-            return bool(v)
-
-        data = [tuple(value(v, t) for v, t in zip(row, types)) for row in rows]
+        places, exact = Decimal(1).scaleb(-9), Context(prec=80, rounding=ROUND_HALF_UP)
+        convert = {"VARCHAR": lambda v: ("true" if v else "false") if isinstance(v, bool) else str(v), "BIGINT": int,
+                   "BOOLEAN": bool, "DOUBLE": float, "DECIMAL(38,9)": lambda v: Decimal(str(v)).quantize(places, context=exact)}
+        kinds = [typ.upper().replace(" ", "") for _, typ in columns]
+        schema = ", ".join(f"{_quote_name(col)} {'STRING' if k == 'VARCHAR' else k}" for (col, _), k in zip(columns, kinds))
+        data = [tuple(None if v is None else convert[k](v) for v, k in zip(row, kinds)) for row in rows]
         self.spark.createDataFrame(data, schema).createOrReplaceTempView(name)
 
     def column_types(self, name: str) -> dict[str, str]:
@@ -422,8 +405,10 @@ class SparkBackend(Backend):
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             folder, single = scratch / "parts", scratch / f"single.{fmt}"
-            (_csv_lines(frame) if fmt == "csv" else frame).write.format("text" if fmt == "csv" else "parquet").save(str(folder))
-            parts = sorted((p for p in folder.iterdir() if p.name.startswith("part-")), key=lambda p: int(p.name.split("-")[1]))
+            data = _csv_lines(frame) if fmt == "csv" else frame
+            data.write.format("text" if fmt == "csv" else "parquet").save(str(folder))
+            parts = sorted((p for p in folder.iterdir() if p.name.startswith("part-")),
+                           key=lambda p: int(p.name.split("-")[1]))
             if fmt == "csv":  # the lines are made in SQL, so every byte is as DuckDB writes it
                 with open(single, "wb") as out:
                     out.write((",".join(map(_csv_field, names)) + "\n").encode())
@@ -456,7 +441,6 @@ class SparkBackend(Backend):
         if self._owned and self.spark is not None:
             self.spark.stop()
             self.spark = None
-        self._remove_log_config()
 
 
 def _join_parquet(parts: list[Path], single: Path) -> None:

@@ -221,23 +221,22 @@ class _Gen:
         density = rng.uniform(0.25, 0.8)
         for moment in moments:
             stamp = "" if untimed else self.stamp(rng, moment)
-            out = timed
             for code in _PANEL:
                 if rng.random() < density * (0.5 if code in ("alt", "crp", "lymphocytes", "sodium") else 1):
                     value, unit, comparator = self.lab_value(rng, code, severity)
                     spelling = rng.random()
                     code_text = {"ferritin": "LOINC:2276-4", "platelets": "PLT", "hemoglobin": "Hb"}.get(code, code) \
                         if spelling < 0.05 else code.upper() if spelling < 0.07 else code
-                    out.append(row(stamp, code_text, value, unit, comparator))
+                    timed.append(row(stamp, code_text, value, unit, comparator))
                     if rng.random() < 0.06:  # a tie: same code, same instant, another value; the later row wins
                         tie_stamp = stamp if untimed or rng.random() < 0.5 else self.stamp(rng, moment)
                         value, unit, comparator = self.lab_value(rng, code, severity)
-                        out.append(row(tie_stamp, code, value, unit, comparator))
+                        timed.append(row(tie_stamp, code, value, unit, comparator))
             if rng.random() < 0.7:
                 value, unit, comparator = self.lab_value(rng, "temperature", severity)
-                out.append(row(stamp, "temperature", value, unit, comparator))
-            self.findings(rng, out, row, stamp, severity)
-        if rng.random() < 0.12:  # background labs and findings, untimed, anywhere in the file order
+                timed.append(row(stamp, "temperature", value, unit, comparator))
+            self.findings(rng, timed, row, stamp, severity)
+        if rng.random() < 0.12:  # untimed labs (background facts), anywhere in the file order
             for code in rng.sample(("ferritin", "platelets", "fibrinogen", "scd25"), 2):
                 value, unit, comparator = self.lab_value(rng, code, severity)
                 timed.insert(rng.randrange(len(timed) + 1), row("", code, value, unit, comparator))
@@ -317,19 +316,16 @@ def cohort_rows(patients: int, *, seed: int = 0) -> Iterator[tuple[str, ...]]:
 
 def write_cohort_csv(path: str | Path, patients: int, *, seed: int = 0) -> int:
     """Write :func:`cohort_rows` as a UTF-8 CSV with a header; returns the number of data rows."""
-    count = 0
+    rows = list(cohort_rows(patients, seed=seed))
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in cohort_rows(patients, seed=seed):
-            writer.writerow(row)
-            count += 1
-    return count
+        csv.writer(handle, lineterminator="\n").writerows([COLUMNS, *rows])
+    return len(rows)
 
 
-# The benchmark cohort: one row per (patient, slot); a patient has 100-200 slots over 1-6 time points
-# 24, 48 or 72 h apart.  Slot 0 is the age, 1 the sex, 2 a condition (sJIA for a third of patients);
-# other slots are labs (about 80 %), temperatures, findings and about 1 % rejected rows.
+# The benchmark cohort: one row per (patient, slot); a patient has 100-200 slots.  Slot 0 is the age, 1 the
+# sex, 2 a condition (sJIA for a third of patients); the others are panels of 16 (15 labs and a
+# temperature) drawn 8, 12 or 24 h apart, so that the 72 h window matters: 75 % of a panel's slots hold
+# their lab, 15 % a finding instead (the lab is missing there), 8 % another lab (a repeat), 2 % a bad row.
 _BULK_LABS = """(VALUES
  (0, 0, 'ferritin', 'ng/mL', 50, 30000, 0), (0, 1, 'ferritin', 'ug/L', 50, 30000, 0),
  (0, 2, 'ferritin', 'pmol/L', 112, 67410, 0), (1, 0, 'hemoglobin', 'g/L', 50, 160, 0),
@@ -371,40 +367,39 @@ def _bulk_sql(rows: int, seed: int) -> str:
     nu AS (SELECT a, count(*) AS n FROM v GROUP BY a),
     pat AS (
       SELECT p, CAST(100 + hash(p, {seed}, 'n') % 101 AS BIGINT) AS n_rows,
-             CAST(1 + hash(p, {seed}, 'tp') % 6 AS BIGINT) AS n_points,
-             24 * (1 + hash(p, {seed}, 'gap') % 3) AS gap_h,
+             [8, 12, 24][1 + hash(p, {seed}, 'gap') % 3] AS gap_h,
              TIMESTAMP '2024-01-01' + to_hours(CAST(hash(p, {seed}, 'start') % 7920 AS BIGINT)) AS start
       FROM range({patients}) t(p)),
-    slots AS (SELECT p, n_points, gap_h, start, unnest(range(n_rows)) AS k FROM pat),
+    slots AS (SELECT p, gap_h, start, unnest(range(n_rows)) AS k FROM pat),
     r AS (
-      SELECT p, k, start + to_hours(CAST(gap_h * (hash(p, k, {seed}, 'j') % n_points) AS BIGINT)) AS ts,
+      SELECT p, k, start + to_hours(CAST(gap_h * ((k - 3) // 16) AS BIGINT)) AS ts,
              hash(p, k, {seed}, 'kind') % 100 AS kind, hash(p, k, {seed}, 'a') % 16 AS a,
              hash(p, k, {seed}, 'u') AS uh, (hash(p, k, {seed}, 'x') % 1000000) / 1e6 AS x,
              hash(p, k, {seed}, 'c') % 100 AS c
       FROM slots),
     lab AS (
       SELECT r.*, v.code AS lcode, v.unit AS lunit, v.lo + r.x * (v.hi - v.lo) AS lval, v.digits
-      FROM r JOIN nu ON nu.a = CASE WHEN r.kind < 80 THEN r.a % 15 ELSE 15 END
+      FROM r JOIN nu ON nu.a = CASE WHEN r.kind < 75 THEN (r.k + 13) % 16 ELSE r.a END  -- (k - 3) mod 16
              JOIN v ON v.a = nu.a AND v.u = r.uh % nu.n)
     SELECT 'b' || lpad(CAST(p AS VARCHAR), 8, '0') AS patient_id,
       CASE WHEN k < 3 THEN '' ELSE strftime(ts, '%Y-%m-%dT%H:%M:%SZ') END AS time,
       CASE WHEN k = 0 THEN 'age_years' WHEN k = 1 THEN 'sex'
            WHEN k = 2 THEN {conditions}[1 + hash(p, {seed}, 'cond') % {len(_BULK_CONDITIONS)}]
-           WHEN kind >= 99 THEN 'ferriton'
-           WHEN kind >= 90 THEN {findings}[1 + hash(p, k, {seed}, 'f') % {len(_BULK_FINDINGS)}]
+           WHEN kind >= 98 THEN 'ferriton'
+           WHEN kind >= 75 AND kind < 90 THEN {findings}[1 + hash(p, k, {seed}, 'f') % {len(_BULK_FINDINGS)}]
            ELSE lcode END AS code,
       CASE WHEN k = 0 THEN CAST(1 + hash(p, {seed}, 'age') % 60 AS VARCHAR)
            WHEN k = 1 THEN CASE WHEN p % 2 = 0 THEN 'female' ELSE 'male' END
            WHEN k = 2 THEN CASE WHEN c < 80 THEN 'confirmed' ELSE 'suspected' END
-           WHEN kind >= 99 THEN '700'
-           WHEN kind >= 90 THEN CASE WHEN c < 55 THEN 'true' ELSE 'false' END
+           WHEN kind >= 98 THEN '700'
+           WHEN kind >= 75 AND kind < 90 THEN CASE WHEN c < 55 THEN 'true' ELSE 'false' END
            ELSE CASE WHEN c < 2 THEN '>' WHEN c < 3 THEN '<' ELSE '' END
                 || CASE WHEN digits = 0 THEN CAST(CAST(round(lval) AS BIGINT) AS VARCHAR)
                         ELSE CAST(CAST(round(lval, digits) AS DECIMAL(18, 2)) AS VARCHAR) END END AS value,
-      CASE WHEN k < 3 OR (kind >= 90 AND kind < 99) THEN '' WHEN kind >= 99 THEN 'ng/mL'
+      CASE WHEN k < 3 OR (kind >= 75 AND kind < 90) THEN '' WHEN kind >= 98 THEN 'ng/mL'
            WHEN c = 99 THEN 'furlong/L' ELSE lunit END AS unit,
       '' AS comparator,
-      CASE WHEN k >= 3 AND kind >= 90 AND kind < 99 AND c % 3 = 0 THEN 'bone-marrow' ELSE '' END AS site,
+      CASE WHEN k >= 3 AND kind >= 75 AND kind < 90 AND c % 3 = 0 THEN 'bone-marrow' ELSE '' END AS site,
       '' AS gene, '' AS agent
     FROM lab ORDER BY p, k LIMIT {int(rows)}"""
 
