@@ -22,7 +22,7 @@ from .assessment import hlh_origin, next_tests
 from .candidates import METHOD as CANDIDATES_METHOD
 from .candidates import rank_candidates
 from .causal import CausalGraph, Target
-from .criteria import Context, evaluate_set
+from .criteria import Context, SetResult, evaluate_set
 from .errors import InputError
 from .findings import Finding, evaluation_time, finding_to_dict, history, interpret, select_at
 from .knowledge import KnowledgeBase, load_knowledge
@@ -62,6 +62,15 @@ class Engine:
             raise InputError(f"{where} holds {len(patients)} patients: read them with kg.inputs.read_patient_file")
         return patients[0]
 
+    def evaluate_criteria(self, patient: Patient, *, at: datetime | None = None,
+                          window: timedelta | None = DEFAULT_WINDOW) -> list[SetResult]:
+        """Every criteria set at ``at``, as :meth:`explain` evaluates them (without the rest of the report)."""
+        return self._criteria(patient, select_at(patient, evaluation_time(patient, at), window=window))
+
+    def _criteria(self, patient: Patient, selected: list) -> list[SetResult]:
+        ctx = Context.build(patient, self.kb, selected)
+        return [evaluate_set(c, ctx) for c in self.kb.criteria]
+
     def explain(self, patient: str | Path | dict[str, Any] | Patient, *, at: datetime | str | None = None,
                 window: timedelta | None = DEFAULT_WINDOW, pretest: float | dict[str, float] | None = None,
                 paths_per_finding: int = 5) -> Report:
@@ -87,8 +96,7 @@ class Engine:
         in_force = {o.index for o in selected}
         out_of_window = [o for o in select_at(patient, when) if o.index not in in_force]
         findings = [interpret(o, patient, self.kb) for o in selected]
-        ctx = Context.build(patient, self.kb, selected)
-        results = [evaluate_set(c, ctx) for c in self.kb.criteria]
+        results = self._criteria(patient, selected)
         criteria = []
         for result in results:
             entry = result.to_dict(self.kb)

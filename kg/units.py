@@ -30,6 +30,7 @@ __all__ = [
     "normalise_unit",
     "quantity_kind",
     "convert",
+    "affine",
     "exact",
 ]
 
@@ -194,6 +195,16 @@ def convert(value: Fraction, from_unit: str, to_unit: str, *, analyte_kind: str 
     """
     scale, offset = _affine(from_unit, to_unit, analyte_kind, molar)
     return value * scale + offset
+
+
+def affine(from_unit: str, to_unit: str, *, analyte_kind: str | None = None,
+           molar: MolarFactor | None = None) -> tuple[Fraction, Fraction]:
+    """The exact (scale, offset) with ``convert(v) == v * scale + offset`` (raises UnitError).
+
+    >>> affine("[degF]", "Cel")
+    (Fraction(5, 9), Fraction(-160, 9))
+    """
+    return _affine(from_unit, to_unit, analyte_kind, molar)
 
 
 @lru_cache(maxsize=4096)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from kg.criteria import Context, evaluate_set
 from kg.csvinput import read_csv
-from kg.findings import number, select_at
+from kg.findings import number
 from kg.patient import parse_time
 
 HEADER = ["patient_id", "time", "code", "value", "unit", "comparator", "site", "gene", "agent"]
@@ -69,25 +68,25 @@ def verdicts(kb, row: dict) -> dict[str, tuple]:
                    shown(row[f"{c.id}_score_max"])) for c in kb.criteria}
 
 
-def engine_verdicts(kb, patient, at, window: timedelta | None) -> dict[str, tuple]:
-    """What kg.Engine.explain computes for the criteria at ``at`` (its own selection and evaluation)."""
-    ctx = Context.build(patient, kb, select_at(patient, at, window=window))
+def engine_verdicts(engine, patient, at, window: timedelta | None) -> dict[str, tuple]:
+    """What kg.Engine.explain computes for the criteria at ``at`` (Engine.evaluate_criteria)."""
     out = {}
-    for c in kb.criteria:
-        d = evaluate_set(c, ctx).to_dict(kb)
+    for result in engine.evaluate_criteria(patient, at=at, window=window):
+        d = result.to_dict(engine.kb)
         low, high = d["score_range"] if d["score_range"] else (None, None)
-        out[c.id] = (d["status"], d["score"], low, high)
+        out[d["id"]] = (d["status"], d["score"], low, high)
     return out
 
 
-def mismatches(kb, csv_path: Path, result: list[dict], window: timedelta | None = timedelta(hours=72)) -> list[str]:
+def mismatches(engine, csv_path: Path, result: list[dict], window: timedelta | None = timedelta(hours=72)) -> list[str]:
     """Every (patient, time, criterion) where the screen's row differs from the engine's evaluation."""
+    kb = engine.kb
     patients = {p.id: p for p, _ in read_csv(csv_path.read_text(encoding="utf-8"), kb)}
     problems = []
     for row in result:
         patient = patients[row["patient_id"]]
         at = parse_time(row["time"]) if row["time"] else None
-        expected = engine_verdicts(kb, patient, at, window)
+        expected = engine_verdicts(engine, patient, at, window)
         for cid, got in verdicts(kb, row).items():
             if got != expected[cid]:
                 problems.append(f"{row['patient_id']} at {row['time']} {cid}: screen {got} engine {expected[cid]}")

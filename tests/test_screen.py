@@ -44,7 +44,7 @@ def _screen(backend, source, tmp_path, name="out.parquet", **options):
 
 def test_examples_equal_the_engine_at_every_time_point(backend, examples_csv, engine, tmp_path):
     summary, rows = _screen(backend, examples_csv, tmp_path)
-    assert mismatches(engine.kb, examples_csv, rows) == []
+    assert mismatches(engine, examples_csv, rows) == []
     assert {(r["patient_id"], r["time"]) for r in rows} == expected_points(engine.kb, examples_csv)
     assert summary.used_rows + sum(summary.rejected.values()) == summary.input_rows == len(example_rows(EXAMPLES))
     assert summary.hits["mas2016"] == sum(r["mas2016_status"] == "met" for r in rows) > 0
@@ -74,7 +74,7 @@ CUTOFFS = [  # values exactly on published cut-offs, given in another unit (sema
 def test_cut_offs_censored_values_and_ties(backend, engine, tmp_path):
     source = write_long(tmp_path / "c.csv", [r + [""] * (len(HEADER) - len(r)) for r in CUTOFFS])
     _, rows = _screen(backend, source, tmp_path)
-    assert mismatches(engine.kb, source, rows) == []
+    assert mismatches(engine, source, rows) == []
     (row,) = rows
     hlh = engine.explain(engine.read(source), at="2024-01-01T08:00:00Z").criterion("hlh2004")
     assert next(i for i in hlh["items"] if i["id"] == "hlh2004.tg_fibrinogen")["status"] == "met"
@@ -90,8 +90,8 @@ def test_look_back_window_and_untimed_background(backend, engine, tmp_path):
     source = write_long(tmp_path / "w.csv", [r + [""] * 4 for r in rows])
     _, limited = _screen(backend, source, tmp_path, "a.parquet")
     _, unlimited = _screen(backend, source, tmp_path, "b.parquet", window=None)
-    assert mismatches(engine.kb, source, limited) == []
-    assert mismatches(engine.kb, source, unlimited, window=None) == []
+    assert mismatches(engine, source, limited) == []
+    assert mismatches(engine, source, unlimited, window=None) == []
     assert [r["mas2016_status"] for r in limited] == ["indeterminate", "met", "indeterminate"]  # ferritin ages out
     assert [r["mas2016_status"] for r in unlimited] == ["indeterminate", "met", "met"]
 

@@ -5,8 +5,8 @@ values, sites, genes, ties, untimed facts, gaps of exactly 72 h, about 3 % bad r
 a long CSV and screened; the same file is read with :func:`kg.csvinput.read_csv_file`.  The expected
 side is computed once: ``engine.explain(patient, at=t)`` at each patient's latest time point
 (its ``criteria`` entries, numbers as the report rounds them), and at every time point the code
-path explain uses (``select_at`` with the 72 h window, ``Context.build``, ``evaluate_set``; exact
-values, compared with a relative tolerance of 1e-9).  Each engine's rows are compared with it: the row set, then status, score,
+path explain uses (``Engine.evaluate_criteria`` with the 72 h window; exact values, compared with a
+relative tolerance of 1e-9).  Each engine's rows are compared with it: the row set, then status, score,
 score_min and score_max of every criteria set.  Times are compared as instants; the screen's text
 must be the UTC form (``...Z``).
 """
@@ -24,9 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from kg.criteria import Context, evaluate_set
 from kg.csvinput import read_csv_file
-from kg.findings import select_at
 from kg.patient import parse_time
 from kg.screen import screen
 from kg.screen.synthetic import write_cohort_csv
@@ -63,20 +61,11 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _evaluate(engine, patient, at) -> dict[str, Verdict]:
-    """The criteria at ``at`` by the exact code path of ``Engine.explain`` (or the engine's own method)."""
-    if hasattr(engine, "evaluate_criteria"):
-        results = engine.evaluate_criteria(patient, at=at, window=WINDOW)
-    else:
-        ctx = Context.build(patient, engine.kb, select_at(patient, at, window=WINDOW))
-        results = [evaluate_set(c, ctx) for c in engine.kb.criteria]
+    """The criteria at ``at`` by the exact code path of ``Engine.explain`` (Engine.evaluate_criteria)."""
     out = {}
-    for r in results:
-        if isinstance(r, dict):
-            low, high = r["score_range"] or (None, None)
-            out[r["id"]] = Verdict(r["status"], r["score"], low, high, False, "evaluate_criteria")
-        else:
-            low, high = r.score_range or (None, None)
-            out[r.criteria.id] = Verdict(r.status, r.score, low, high, True, "evaluate_set")
+    for r in engine.evaluate_criteria(patient, at=at, window=WINDOW):
+        low, high = r.score_range or (None, None)
+        out[r.criteria.id] = Verdict(r.status, r.score, low, high, True, "evaluate_set")
     return out
 
 

@@ -22,7 +22,7 @@ from fractions import Fraction
 from math import lcm
 
 from ..knowledge import KnowledgeBase
-from ..units import UnitError, _affine, normalise_unit, quantity_kind
+from ..units import UnitError, affine, normalise_unit, quantity_kind
 from .compiler import SlotPlan
 
 __all__ = ["code_row", "UnitRows", "unit_rows", "site_row", "condition_row", "CODE_COLUMNS", "SITE_COLUMNS",
@@ -133,10 +133,10 @@ def _lab_unit(term_id: str, unit_text: str, kb: KnowledgeBase, plan: SlotPlan):
     factors = {}
     for slot in plan.of_test(term_id):
         try:
-            factors[(slot.term, slot.unit)] = _affine(unit, slot.unit, test.quantity_kind, test.molar)
+            factors[(slot.term, slot.unit)] = affine(unit, slot.unit, analyte_kind=test.quantity_kind, molar=test.molar)
         except UnitError:
             pass  # kept but unusable in this unit (sCD25 in pg/mL, semantics 10): the item is missing
-    celsius = _affine(unit, "Cel", None, None) if kind == "temperature" else None
+    celsius = affine(unit, "Cel") if kind == "temperature" else None
     return None, factors, None, celsius
 
 
@@ -144,7 +144,7 @@ def _size_unit(term, unit_text: str):
     """(reason, None, size factor, None) -- kg.patient._finding's size conversion."""
     try:
         unit = normalise_unit(unit_text or term.accepts_value_unit)
-        scale, offset = _affine(unit, term.accepts_value_unit, None, None)
+        scale, offset = affine(unit, term.accepts_value_unit)
     except UnitError as error:
         return f"{error} for the size of {term.notation}", None, None, None
     exact = scale * 10**9
