@@ -289,7 +289,7 @@ class CriteriaCompiler:
         elif item.analyte and item.comparator:
             self._threshold(item, depth)
         elif item.analyte:
-            self._operand(c, item, depth)
+            self._operand(item, depth)
         else:
             raise ValueError(f"criterion item {item.id} has no parts, analyte, attribute or finding")
 
@@ -359,14 +359,14 @@ class CriteriaCompiler:
         ph = self._add(self._col(item, "ph"), high, depth)
         self._add(self._col(item, "st"), f"CASE WHEN {pl} > 0 THEN 2 WHEN {ph} = 0 THEN 0 ELSE 1 END", depth + 1)
 
-    def _operand(self, c: CriteriaSet, item: CriterionItem, depth: int) -> None:
+    def _operand(self, item: CriterionItem, depth: int) -> None:
         slot = self.plan.slot(item.analyte, item.unit)  # type: ignore[arg-type]
         ok, _ = self._slot_interval(slot)
         self._add(self._col(item, "st"), f"CASE WHEN {ok} THEN 2 ELSE 1 END", depth)
 
     # -- formulas -----------------------------------------------------------------------------------
 
-    def _term(self, c: CriteriaSet, item: CriterionItem, common: int) -> Interval:
+    def _term(self, item: CriterionItem, common: int) -> Interval:
         """A linear formula's term for ``item`` over the common denominator ``common``."""
         coefficient = item.coefficient if item.coefficient is not None else Fraction(1)
         if item.analyte:
@@ -403,7 +403,7 @@ class CriteriaCompiler:
                      for p in parts]
         else:
             common = self._common(c, item)
-            terms = [self._term(c, p, common) for p in parts]
+            terms = [self._term(p, common) for p in parts]
         lo = self._add(self._col(item, "lo"), " + ".join(t.lo for t in terms)
                        if all(t.lo is not None for t in terms) else "NULL", depth)
         hi = self._add(self._col(item, "hi"), " + ".join(t.hi for t in terms)

@@ -85,13 +85,13 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
         if term is None:
             continue
         if term.kind == "LabTest":
-            resolved.append((code_key, unit_text, *_lab_unit(term.id, unit_text, kb, plan)))
+            resolved.append((code_key, term.id, unit_text, *_lab_unit(term.id, unit_text, kb, plan)))
         elif term.kind == "ClinicalSign" and term.accepts_value_unit:
-            resolved.append((code_key, unit_text, *_size_unit(term, unit_text)))
+            resolved.append((code_key, term.id, unit_text, *_size_unit(term, unit_text)))
     for slot in plan.slots.values():  # D: every factor met in the data and every threshold become whole
         dens = [t.denominator for t in slot.thresholds] + [slot.scaled(Fraction(-273)).denominator if slot.temperature else 1]
         for row in resolved:
-            factors = row[3].get((slot.term, slot.unit)) if row[3] else None
+            factors = row[4].get((slot.term, slot.unit)) if row[4] else None
             if factors:
                 dens += [factors[0].denominator, factors[1].denominator]
         slot.denominator = lcm(*dens)
@@ -100,14 +100,13 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
                ("cel_lo", "DECIMAL(38,9)"), ("cel_hi", "DECIMAL(38,9)")]
     columns += [(f"{name}{i}", "DECIMAL(38,9)") for i in range(1, width + 1) for name in ("a", "b")]
     rows = []
-    for code_key, unit_text, reason, factors, size, celsius in resolved:
-        slots = []
-        term = kb.resolve_code(code_key)
-        for i in range(1, width + 1):
-            slot = next((s for s in plan.of_test(term.id) if s.index == i), None) if term else None  # type: ignore[union-attr]
-            pair = factors.get((slot.term, slot.unit)) if factors and slot else None
-            slots += [_integer(pair[0] * slot.denominator), _integer(pair[1] * slot.denominator)] \
-                if pair and slot else [None, None]
+    for code_key, term_id, unit_text, reason, factors, size, celsius in resolved:
+        slots: list[Decimal | None] = [None, None] * width  # (a, b) of each slot, in slot order
+        for slot in plan.of_test(term_id):
+            pair = factors.get((slot.term, slot.unit)) if factors else None
+            if pair:
+                at = 2 * (slot.index - 1)
+                slots[at:at + 2] = [_integer(pair[0] * slot.denominator), _integer(pair[1] * slot.denominator)]
         cel = [None] * 4
         if celsius:
             scale, offset = celsius
