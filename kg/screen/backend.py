@@ -29,7 +29,7 @@ __all__ = ["Backend", "Dialect", "DuckDBBackend", "table_format", "SQL_TYPES"]
 _NUMBER = "[ \t\n\x0b\x0c\r]*[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,4})?[ \t\n\x0b\x0c\r]*"
 
 #: Column types the screen uses, as written in both dialects.
-SQL_TYPES = ("VARCHAR", "BIGINT", "BOOLEAN", "DOUBLE", "DECIMAL(38,9)")
+SQL_TYPES = ("VARCHAR", "BIGINT", "BOOLEAN", "DOUBLE", "DECIMAL(38,9)", "DECIMAL(18,0)")
 
 
 def table_format(path: str | Path) -> str:

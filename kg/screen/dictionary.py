@@ -98,7 +98,8 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
     columns = [("code_key", "VARCHAR"), ("unit_key", "VARCHAR"), ("unit_reason", "VARCHAR"),
                ("size_factor", "DECIMAL(38,9)"), ("cel_a", "DECIMAL(38,9)"), ("cel_b", "DECIMAL(38,9)"),
                ("cel_lo", "DECIMAL(38,9)"), ("cel_hi", "DECIMAL(38,9)")]
-    columns += [(f"{name}{i}", "DECIMAL(38,9)") for i in range(1, width + 1) for name in ("a", "b")]
+    # integers (|x| < 10**17), typed so that the per-row product needs no cast
+    columns += [(f"{name}{i}", "DECIMAL(18,0)") for i in range(1, width + 1) for name in ("a", "b")]
     rows = []
     for code_key, term_id, unit_text, reason, factors, size, celsius in resolved:
         slots: list[Decimal | None] = [None, None] * width  # (a, b) of each slot, in slot order

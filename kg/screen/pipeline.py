@@ -1,18 +1,24 @@
 """The screen as SQL views: input -> normalised observations -> state per time point -> verdicts.
 
-Data flows one way, each step a view (``obs`` is materialised, being read several times):
+Data flows one way, each step a view or, where read more than once, a stored table:
 
-``src``      the long format, trimmed, one row per input row with its file position ``row_no``;
-``obs``      every row classified (lab, finding, condition, age, sex, therapy) or given its
-             rejection reason, exactly as :func:`kg.patient.read_patient` would; lab values
-             converted exactly into each unit a criterion reads (integer factors from
-             :mod:`kg.screen.dictionary`);
-``points``   one row per patient and time point (each distinct observation time; one untimed row
-             for a patient without any), with, per lab test and per (finding, site, gene), the
-             observation in force: latest at or before the time point, within the look-back
-             window, untimed observations as background facts, ties to the later row
-             (semantics 8, :func:`kg.findings.select_at`);
-``result``   the columns of :class:`kg.screen.compiler.CriteriaCompiler`.
+``src``         the long format, trimmed, one row per input row with its file position ``row_no``;
+``dict_time``,  each distinct time and value text parsed once (a cohort repeats them: the 10 M-row
+``dict_value``  bench holds 8 thousand times and 215 thousand values; parsing them per row took
+                nearly half of the time ``obs`` took);
+``obs``         every row classified (lab, finding, condition, age, sex, therapy) or given its
+                rejection reason, exactly as :func:`kg.patient.read_patient` would; lab values
+                converted exactly into each unit a criterion reads (integer factors from
+                :mod:`kg.screen.dictionary`);
+``state``       one row per patient and time point (each distinct observation time; one untimed row
+                for a patient without any), with, per lab test and per (finding, site, gene), the
+                observation in force: latest at or before the time point, within the look-back
+                window, untimed observations as background facts, ties to the later row
+                (semantics 8, :func:`kg.findings.select_at`).  Only row numbers are pivoted and
+                carried forward; each observation in force is then joined by its row number
+                (a pivot of the values themselves, with their wide aggregate states, was the
+                costliest step of all);
+``result``      the columns of :class:`kg.screen.compiler.CriteriaCompiler`.
 """
 
 from __future__ import annotations
@@ -75,32 +81,40 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
     plain = d.full_match("val", _PLAIN)  # the common case, one cheap test: a plain decimal
     number = f"(CASE WHEN {plain} THEN val ELSE {d.extract('val', _NUMBER, 2)} END)"
     prefix = f"(CASE WHEN {plain} THEN '' ELSE {d.extract('val', _NUMBER, 1)} END)"
-    cmp = (f"(CASE WHEN cmp_col IS NOT NULL AND {prefix} <> '' AND cmp_col <> {prefix} "
-           f"THEN cmp_col || ' and ' || {prefix} ELSE coalesce(cmp_col, NULLIF({prefix}, '')) END)")
+    cmp = ("(CASE WHEN cmp_col IS NOT NULL AND dv.prefix <> '' AND cmp_col <> dv.prefix "
+           "THEN cmp_col || ' and ' || dv.prefix ELSE coalesce(cmp_col, NULLIF(dv.prefix, '')) END)")
     is_bool = f"lower(val) IN {_in(_TRUE + _FALSE)}"
     exact = f"TRY_CAST(CASE WHEN {plain} OR {d.full_match(number, _EXACT)} THEN {number} END AS DECIMAL(21,9))"
     not_number = "'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
     too_fine = ("'value ' || chr(39) || val || chr(39) || ' needs more than 12 digits, 9 decimals or an exponent: "
                 "beyond what the screen reads exactly (use mas-kg explain)'")
-    # -1 (never a value: values are >= 0, temperatures >= 20 Cel) marks a unit not convertible into the slot's,
-    # so that every column of an observation in force is non-NULL and carries forward together
-    scaled = ", ".join(f"coalesce(c.num * CAST(c.a{i} AS DECIMAL(18,0)) + CAST(c.b{i} AS DECIMAL(18,0)), -1) AS v{i}"
+    # NULL: a unit not convertible into the slot's
+    scaled = ", ".join(f"c.num * c.a{i} + c.b{i} AS v{i}"
                        for i in range(1, width + 1))
+    # each distinct time and value text is parsed once (a cohort repeats them: 10 M rows hold some thousand
+    # times and a few hundred thousand values), then joined like the other dictionaries
+    backend.materialize("dict_time", f"""
+        SELECT time_text, CASE WHEN time_text LIKE '____-__-__T__:__:__Z' OR {d.full_match('time_text', TIME_PATTERN)}
+                               THEN {d.epoch_us('time_text')} END AS ts
+        FROM (SELECT DISTINCT time_text FROM src WHERE time_text IS NOT NULL) t""")
+    age = f"CASE WHEN {d.full_match('val', _EXACT)} THEN TRY_CAST(val AS DECIMAL(21,9)) END"
+    backend.materialize("dict_value", f"""
+        SELECT val, {number} AS number_text, {exact} AS num, {prefix} AS prefix, {is_bool} AS is_bool,
+               {age} AS age_value
+        FROM (SELECT DISTINCT val FROM src WHERE val IS NOT NULL) v""")
     backend.create_view("parsed", f"""
         SELECT s.*, c.kind, c.term, c.test, c.notation, c.code_reason, c.temperature, c.size_unit,
                u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi,
-               st.site_term, k.fk,
-               CASE WHEN time_text IS NULL THEN NULL
-                    WHEN time_text LIKE '____-__-__T__:__:__Z' OR {d.full_match('time_text', TIME_PATTERN)}
-                    THEN {d.epoch_us('time_text')} END AS ts,
-               {number} AS number_text, {exact} AS num, {cmp} AS cmp, {is_bool} AS is_bool
+               st.site_term, k.fk, t.ts, dv.number_text, dv.num, dv.is_bool, dv.age_value, {cmp} AS cmp
                {''.join(f', u.a{i}, u.b{i}' for i in range(1, width + 1))}
         FROM src s
         LEFT JOIN dict_code c ON c.code_key = s.code_key
         LEFT JOIN dict_unit u ON u.code_key = s.code_key AND u.unit_key = coalesce(s.unit, '')
         LEFT JOIN dict_site st ON st.site_key = lower(s.site)
         LEFT JOIN dict_fkey k ON k.code_key = s.code_key AND k.site_key = coalesce(lower(s.site), '')
-                             AND k.gene_key = coalesce(upper(s.gene), '')""")
+                             AND k.gene_key = coalesce(upper(s.gene), '')
+        LEFT JOIN dict_time t ON t.time_text = s.time_text
+        LEFT JOIN dict_value dv ON dv.val = s.val""")
     time_reason = "'unparseable time ' || chr(39) || time_text || chr(39)"
     negative = "num < 0"
     lab_reason = f"""CASE
@@ -123,16 +137,23 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
         WHEN val IS NOT NULL AND NOT is_bool AND unit_reason IS NOT NULL THEN unit_reason
         WHEN site IS NOT NULL AND site_term IS NULL THEN 'unknown site ' || chr(39) || site || chr(39)
         END"""
-    age = f"CASE WHEN {d.full_match('val', _EXACT)} THEN TRY_CAST(val AS DECIMAL(21,9)) END"
+    valid_age = "age_value BETWEEN 0 AND 130"
+    valid_sex = f"lower(val) IN {_in(SEXES)}"
+    # a second, different age or sex rejects the row: counted first over the few rows that give one
+    backend.materialize("patient_level", f"""
+        SELECT pid, count(DISTINCT age_value) FILTER (WHERE kind = 'age_years' AND {valid_age}) AS ages,
+               count(DISTINCT lower(val)) FILTER (WHERE kind = 'sex' AND {valid_sex}) AS sexes
+        FROM parsed WHERE kind IN ('age_years', 'sex') AND pid IS NOT NULL GROUP BY pid""")
     backend.materialize("obs", f"""
         WITH classified AS (
-          SELECT p.*, {age} AS age_value,
+          SELECT p.*,
             CASE
               WHEN pid IS NULL THEN 'empty patient_id'
               WHEN code IS NULL THEN 'missing code'
-              WHEN kind = 'age_years' AND ({age}) IS NULL THEN '{AGE} ' || chr(39) || coalesce(val, '') || chr(39) || ' is not a number'
-              WHEN kind = 'age_years' AND NOT (({age}) BETWEEN 0 AND 130) THEN '{AGE} ' || val || ' is impossible'
-              WHEN kind = 'sex' AND (val IS NULL OR lower(val) NOT IN {_in(SEXES)})
+              WHEN kind = 'age_years' AND age_value IS NULL
+                   THEN '{AGE} ' || chr(39) || coalesce(val, '') || chr(39) || ' is not a number'
+              WHEN kind = 'age_years' AND NOT ({valid_age}) THEN '{AGE} ' || val || ' is impossible'
+              WHEN kind = 'sex' AND (val IS NULL OR NOT ({valid_sex}))
                    THEN 'sex must be female, male, other or unknown, not ' || chr(39) || coalesce(val, '') || chr(39)
               WHEN kind IN ('age_years', 'sex', 'condition') THEN NULL
               WHEN code_reason IS NOT NULL THEN code_reason
@@ -141,16 +162,11 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
               WHEN kind = 'lab' THEN {lab_reason}
               WHEN kind = 'finding' THEN {finding_reason}
             END AS early_reason
-          FROM parsed p),
-        patient_level AS (
-          SELECT pid,
-                 count(DISTINCT age_value) FILTER (WHERE kind = 'age_years' AND early_reason IS NULL) AS ages,
-                 count(DISTINCT lower(val)) FILTER (WHERE kind = 'sex' AND early_reason IS NULL) AS sexes
-          FROM classified WHERE kind IN ('age_years', 'sex') GROUP BY pid)
+          FROM parsed p)
         SELECT c.row_no, c.pid, c.code_key,
                -- a condition neither confirmed nor suspected is ignored, as read_patient notes it (not an observation)
                CASE WHEN c.kind = 'condition' AND lower(coalesce(c.val, 'confirmed')) NOT IN {_in(CONDITION_STATUSES)}
-                    THEN 'ignored' ELSE c.kind END AS kind, c.term, c.ts, c.agent, c.age_value,
+                    THEN 'ignored' ELSE c.kind END AS kind, c.ts, c.agent, c.age_value,
                CASE
                  WHEN c.early_reason IS NOT NULL THEN c.early_reason
                  WHEN c.kind = 'age_years' AND l.ages > 1 THEN 'a second, different {AGE} for this patient'
@@ -160,7 +176,7 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
                coalesce(c.cmp, ' ') AS cmp,
                CASE WHEN c.kind = 'finding' THEN
                  (CASE WHEN c.val IS NULL OR NOT c.is_bool THEN TRUE ELSE lower(c.val) IN {_in(_TRUE)} END) END AS present,
-               coalesce(CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END, -1) AS size,
+               CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END AS size,
                {scaled}
         FROM classified c LEFT JOIN patient_level l ON l.pid = c.pid AND c.kind IN ('age_years', 'sex')""")
 
@@ -178,47 +194,40 @@ def result_query(backend: Backend, compiler: CriteriaCompiler, plan: SlotPlan, k
     fields = {f"lab{t}": (t, ["cmp"] + [f"v{s.index}" for s in plan.of_test(term)])
               for t, term in enumerate(plan.tests)}
     fields.update({k.column: (len(plan.tests) + k.index, ["present", "size"]) for k in keys})
-    pivots = []
-    for name, (key, columns) in fields.items():
-        pivots.append(f"max(row_no) FILTER (WHERE key = {key}) AS {name}_rn")
-        pivots += [f"max_by({c}, row_no) FILTER (WHERE key = {key}) AS {name}_{c}" for c in columns]
+    # only row numbers are pivoted and carried forward; the observations in force are joined by them
+    pivots = ", ".join(f"max(row_no) FILTER (WHERE key = {key}) AS {k}_rn" for k, (key, _) in fields.items())
     w = "PARTITION BY pid ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-    carried = []
-    for name, (_, columns) in fields.items():
-        carried.append(f"{d.last_ignore_nulls(f'CASE WHEN {name}_rn IS NOT NULL THEN ts END')} OVER ({w}) AS f_{name}_t")
-        carried += [f"{d.last_ignore_nulls(f'{name}_{c}')} OVER ({w}) AS f_{name}_{c}" for c in ["rn"] + columns]
-    fresh = "f_{k}_t IS NOT NULL" if window is None else f"f_{{k}}_t >= ts - {int(window.total_seconds() * 10**6)}"
-    # which observation is in force: u untimed (background, unless a later row at exactly this time), f carried
-    choice = ", ".join(f"CASE WHEN u_{k}_rn IS NOT NULL AND ({k}_rn IS NULL OR {k}_rn < u_{k}_rn) THEN 'u' "
-                       f"WHEN {fresh.format(k=k)} THEN 'f' END AS pick_{k}" for k in fields)
-    values = []
-    for k, (_, columns) in fields.items():
-        for c in ["rn"] + columns:
-            expr = f"CASE pick_{k} WHEN 'u' THEN u_{k}_{c} WHEN 'f' THEN f_{k}_{c} END"
-            values.append(f"CASE WHEN ({expr}) < 0 THEN NULL ELSE {expr} END AS {k}_{c}"
-                          if c.startswith("v") or c == "size" else f"{expr} AS {k}_{c}")
-    untimed = ", ".join(f"{k}_{c} AS u_{k}_{c}" for k, (_, columns) in fields.items() for c in ["rn"] + columns)
+    carried = ", ".join(f"{k}_rn, {d.last_ignore_nulls(f'{k}_rn')} OVER ({w}) AS f_{k}_rn" for k in fields)
+    untimed = ", ".join(f"{k}_rn AS u_{k}_rn" for k in fields)
+    # which observation is in force: the untimed one (a background fact) unless a later row at exactly
+    # this time point, else the latest timed one (its freshness is checked once joined)
+    picks = ", ".join(f"CASE WHEN u.u_{k}_rn IS NOT NULL AND (t.{k}_rn IS NULL OR t.{k}_rn < u.u_{k}_rn) "
+                      f"THEN u.u_{k}_rn ELSE t.f_{k}_rn END AS pick_{k}" for k in fields)
     pop_columns = "".join(f", p.pop{i}" for i in range(len(populations)))
-    current = ", ".join([f"t.f_{k}_t" for k in fields] + [
-        f"{side}.{prefix}{k}_{c}" for k, (_, columns) in fields.items() for c in ["rn"] + columns
-        for side, prefix in (("t", ""), ("t", "f_"), ("u", "u_"))])
     pop_flags = "".join(
         f", coalesce(bool_or(dc.pop{i}) FILTER (WHERE o.kind = 'condition' AND o.reason IS NULL), FALSE) AS pop{i}"
         for i in range(len(populations)))
+    joins, values = [], []
+    for k, (key, columns) in fields.items():
+        joins.append(f"LEFT JOIN (SELECT row_no, ts, {', '.join(columns)} FROM obs WHERE reason IS NULL AND key = {key}) "
+                     f"j_{k} ON j_{k}.row_no = c.pick_{k}")
+        fresh = "TRUE" if window is None else \
+            f"(j_{k}.ts IS NULL OR j_{k}.ts >= c.ts - {int(window.total_seconds() * 10**6)})"
+        values += [f"CASE WHEN {fresh} THEN j_{k}.{col} END AS {k}_{'rn' if col == 'row_no' else col}"
+                   for col in ["row_no"] + columns]
     sql = [f"""
-      grouped AS (SELECT pid, ts, {', '.join(pivots)} FROM obs WHERE reason IS NULL AND kind IN ('lab', 'finding')
+      grouped AS (SELECT pid, ts, {pivots} FROM obs WHERE reason IS NULL AND kind IN ('lab', 'finding')
                   GROUP BY pid, ts),
-      timed AS (SELECT *, {', '.join(carried)} FROM grouped WHERE ts IS NOT NULL),
+      timed AS (SELECT pid, ts, {carried} FROM grouped WHERE ts IS NOT NULL),
       untimed AS (SELECT pid, {untimed} FROM grouped WHERE ts IS NULL),
       patients AS (
         SELECT o.pid, max(o.age_value) FILTER (WHERE o.kind = 'age_years' AND o.reason IS NULL) AS age{pop_flags}
         FROM obs o LEFT JOIN dict_cond dc ON dc.code_key = o.code_key AND dc.agent_key = coalesce(lower(o.agent), '')
         WHERE o.pid IS NOT NULL GROUP BY o.pid),
-      joined AS (
-        SELECT p.pid, p.age{pop_columns}, t.ts, {current}
+      chosen AS (
+        SELECT p.pid, p.age{pop_columns}, t.ts, {picks}
         FROM patients p LEFT JOIN timed t ON t.pid = p.pid LEFT JOIN untimed u ON u.pid = p.pid),
-      picked AS (SELECT *, {choice} FROM joined),
-      state AS (SELECT pid, ts, age{pop_columns.replace('p.', '')}, {', '.join(values)} FROM picked)"""]
+      state AS (SELECT c.pid, c.ts, c.age{pop_columns.replace('p.', 'c.')}, {', '.join(values)} FROM chosen c {' '.join(joins)})"""]
     layers = ["state"]
     for i, layer in enumerate(compiler.layers()):
         if layer:

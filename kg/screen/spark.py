@@ -328,7 +328,8 @@ class SparkBackend(Backend):
 
         places, exact = Decimal(1).scaleb(-9), Context(prec=80, rounding=ROUND_HALF_UP)
         convert = {"VARCHAR": lambda v: ("true" if v else "false") if isinstance(v, bool) else str(v), "BIGINT": int,
-                   "BOOLEAN": bool, "DOUBLE": float, "DECIMAL(38,9)": lambda v: Decimal(str(v)).quantize(places, context=exact)}
+                   "BOOLEAN": bool, "DOUBLE": float, "DECIMAL(38,9)": lambda v: Decimal(str(v)).quantize(places, context=exact),
+                   "DECIMAL(18,0)": lambda v: Decimal(int(v))}
         kinds = [typ.upper().replace(" ", "") for _, typ in columns]
         schema = ", ".join(f"{_quote_name(col)} {'STRING' if k == 'VARCHAR' else k}" for (col, _), k in zip(columns, kinds))
         data = [tuple(None if v is None else convert[k](v) for v, k in zip(row, kinds)) for row in rows]
