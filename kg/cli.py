@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="look-back window, e.g. 72h, 3d, 90m, or none (default 72h, as explain)")
     screen.add_argument("--flagged", metavar="FILE.csv",
                         help="also write the rows of every patient meeting some criterion, as long CSV for mas-kg explain")
+    screen.add_argument("--criteria", metavar="ID,ID", help="only these criteria sets, e.g. hlh2004,mas2016 (default: all)")
     screen.add_argument("--summary", metavar="FILE.json", help="also write the summary as JSON")
     check = sub.add_parser("check", help="ontology QA: parse, reason (HermiT), labels, definitions, sources")
     check.add_argument("--ontology", help="ontology directory (default: the installed one)")
@@ -285,7 +286,8 @@ def _screen(args: argparse.Namespace) -> int:
     if args.summary is not None and not args.summary.endswith(".json"):
         raise InputError(f"--summary {args.summary}: the name must end in .json")
     summary = screen(args.input, out=args.out, engine=args.engine, window=_duration(args.window),
-                     flagged=args.flagged, progress=sys.stderr.isatty())
+                     flagged=args.flagged, progress=sys.stderr.isatty(),
+                     criteria=args.criteria.split(",") if args.criteria is not None else None)
     for reason, count in sorted(summary.rejected.items(), key=lambda kv: -kv[1])[:20]:
         sys.stderr.write(f"mas-kg: warning: {args.input}: {count} row(s) rejected: {reason}\n")
     if args.summary:

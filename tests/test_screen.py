@@ -159,6 +159,20 @@ def test_flagged_patients_go_on_to_explain(backend, examples_csv, engine, tmp_pa
     assert flagged == hit and summary.flagged_patients == len(hit) > 0
 
 
+def test_chosen_criteria_sets_give_the_same_columns(backend, examples_csv, tmp_path):
+    _, every = _screen(backend, examples_csv, tmp_path, "all.csv")
+    summary, chosen = _screen(backend, examples_csv, tmp_path, "two.csv", criteria=["mas2016", "hlh2004"])
+    columns = ["patient_id", "time"] + [f"{c}_{s}" for c in ("mas2016", "hlh2004")
+                                        for s in ("status", "score", "score_min", "score_max")]
+    assert [list(r) for r in chosen] == [columns] * len(chosen) and len(chosen) == len(every)
+    assert chosen == [{c: r[c] for c in columns} for r in every]
+    assert list(summary.hits) == ["mas2016", "hlh2004"]
+    for wrong, message in (([], "at least one"), (["mas2016", "mas2016"], "once"), (["mas2106"], "unknown criteria set 'mas2106'")):
+        with pytest.raises(InputError, match=message):
+            screen(examples_csv, out=tmp_path / "no.csv", engine=backend, criteria=wrong)
+    assert not (tmp_path / "no.csv").exists()
+
+
 def test_cli_screen(examples_csv, tmp_path):
     done = run_cli("screen", str(examples_csv), "--out", str(tmp_path / "r.parquet"), "--summary",
                    str(tmp_path / "s.json"), "--window", "3d")
@@ -173,6 +187,12 @@ def test_cli_screen(examples_csv, tmp_path):
     assert not (tmp_path / "x.parquet").exists()
     done = run_cli("screen", str(examples_csv), "--out", str(tmp_path / "x.parquet"), "--window", "soon")
     assert done.returncode == 2 and "--window" in done.stderr
+    done = run_cli("screen", str(examples_csv), "--out", str(tmp_path / "x.csv"), "--criteria", "hlh2004,nope")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "unknown criteria set 'nope'" in done.stderr
+    done = run_cli("screen", str(examples_csv), "--out", str(tmp_path / "two.csv"), "--criteria", "hlh2004,mas2016")
+    assert done.returncode == 0 and (tmp_path / "two.csv").read_text().splitlines()[0] == (
+        "patient_id,time," + ",".join(f"{c}_{s}" for c in ("hlh2004", "mas2016")
+                                      for s in ("status", "score", "score_min", "score_max")))
 
 
 def test_default_window_is_explains(engine):

@@ -70,9 +70,10 @@ class SlotPlan:
     tests: list[str]
 
     @classmethod
-    def from_criteria(cls, kb: KnowledgeBase) -> "SlotPlan":
+    def from_criteria(cls, kb: KnowledgeBase, sets: list[CriteriaSet] | None = None) -> "SlotPlan":
+        """The slots of ``sets`` (default: every criteria set of ``kb``)."""
         plan = cls({}, [])
-        for c in kb.criteria:
+        for c in kb.criteria if sets is None else sets:
             for item in c.items.values():
                 if item.analyte and item.unit:
                     thresholds = [item.threshold] if item.threshold is not None and not item.combination else []
@@ -166,12 +167,13 @@ class CriteriaCompiler:
     """
 
     def __init__(self, kb: KnowledgeBase, plan: SlotPlan, keys: list[FindingKey], populations: list[str],
-                 dialect: Dialect) -> None:
+                 dialect: Dialect, *, sets: list[CriteriaSet] | None = None) -> None:
         self.kb, self.plan, self.keys, self.populations, self.d = kb, plan, keys, populations, dialect
+        self.sets = list(kb.criteria) if sets is None else sets  # compiled, in this order
         self.columns: dict[str, str] = {}  # column -> expression, in dependency order
         self.layer_of: dict[str, int] = {}
         self._names: dict[tuple[str, str], str] = {}
-        for c in kb.criteria:
+        for c in self.sets:
             self._compile_set(c)
 
     # -- public -------------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class CriteriaCompiler:
     def outputs(self) -> list[tuple[str, str]]:
         """``<id>_status``, ``<id>_score``, ``<id>_score_min``, ``<id>_score_max`` for every set."""
         return [(f"{c.id}_{suffix}", self._names[(c.id, suffix)])
-                for c in self.kb.criteria for suffix in ("status", "score", "score_min", "score_max")]
+                for c in self.sets for suffix in ("status", "score", "score_min", "score_max")]
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -202,14 +204,21 @@ class CriteriaCompiler:
         return _literal(value, self.d)
 
     def _slot_interval(self, slot: Slot) -> tuple[str, Interval]:
-        """(in force and convertible, the value's interval in the slot's scaled unit)."""
+        """(in force and convertible, the value's interval in the slot's scaled unit).
+
+        The ends are columns of the first layer, computed once per row however many
+        thresholds read them.
+        """
         cmp = f"{slot.column}_cmp"
         v = f"{slot.column}_v{slot.index}"
-        floor = self._lit(slot.scaled(Fraction(-273))) if slot.temperature else "0"
-        return (f"({v} IS NOT NULL)",
-                Interval(lo=f"(CASE WHEN {cmp} IN ('<', '<=') THEN {floor} ELSE {v} END)",
-                         hi=f"(CASE WHEN {cmp} IN ('>', '>=') THEN NULL ELSE {v} END)",
-                         lo_inc=f"({cmp} <> '>')", hi_inc=f"({cmp} <> '<')"))
+        lo, hi, lo_inc, hi_inc = f"{slot.name}_lo", f"{slot.name}_hi", f"{slot.column}_li", f"{slot.column}_hinc"
+        if lo not in self.columns:
+            floor = self._lit(slot.scaled(Fraction(-273))) if slot.temperature else "0"
+            self._add(lo, f"CASE WHEN {cmp} IN ('<', '<=') THEN {floor} ELSE {v} END", 0)
+            self._add(hi, f"CASE WHEN {cmp} IN ('>', '>=') THEN NULL ELSE {v} END", 0)
+            self._add(lo_inc, f"({cmp} <> '>')", 0)
+            self._add(hi_inc, f"({cmp} <> '<')", 0)
+        return f"({v} IS NOT NULL)", Interval(lo=lo, hi=hi, lo_inc=lo_inc, hi_inc=hi_inc)
 
     def _rule_status(self, rule: ThresholdRule) -> str:
         slot = self.plan.slot(rule.analyte, rule.unit)
@@ -247,7 +256,7 @@ class CriteriaCompiler:
 
     def _compile_set(self, c: CriteriaSet) -> None:
         depth: dict[str, int] = {}
-        self._prefix = f"c{self.kb.criteria.index(c)}"
+        self._prefix = f"c{self.sets.index(c)}"
 
         def visit(item_id: str) -> int:
             if item_id not in depth:

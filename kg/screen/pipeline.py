@@ -100,12 +100,14 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
     age = f"CASE WHEN {d.full_match('val', _EXACT)} THEN TRY_CAST(val AS DECIMAL(21,9)) END"
     backend.materialize("dict_value", f"""
         SELECT val, {number} AS number_text, {exact} AS num, {prefix} AS prefix, {is_bool} AS is_bool,
+               lower(val) IN {_in(_TRUE)} AS is_true,
                {age} AS age_value
         FROM (SELECT DISTINCT val FROM src WHERE val IS NOT NULL) v""")
     backend.create_view("parsed", f"""
         SELECT s.*, c.kind, c.term, c.test, c.notation, c.code_reason, c.temperature, c.size_unit,
                u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi,
-               st.site_term, k.fk, t.ts, dv.number_text, dv.num, dv.is_bool, dv.age_value, {cmp} AS cmp
+               st.site_term, k.fk, t.ts, dv.number_text, dv.num, dv.is_bool, dv.is_true,
+               dv.age_value, {cmp} AS cmp
                {''.join(f', u.a{i}, u.b{i}' for i in range(1, width + 1))}
         FROM src s
         LEFT JOIN dict_code c ON c.code_key = s.code_key
@@ -175,7 +177,7 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
                CASE WHEN c.kind = 'lab' THEN c.test WHEN c.kind = 'finding' THEN {len(plan.tests)} + c.fk END AS key,
                coalesce(c.cmp, ' ') AS cmp,
                CASE WHEN c.kind = 'finding' THEN
-                 (CASE WHEN c.val IS NULL OR NOT c.is_bool THEN TRUE ELSE lower(c.val) IN {_in(_TRUE)} END) END AS present,
+                 (CASE WHEN c.val IS NULL OR NOT c.is_bool THEN TRUE ELSE c.is_true END) END AS present,
                CASE WHEN c.kind = 'finding' AND NOT c.is_bool THEN c.num * c.size_factor END AS size,
                {scaled}
         FROM classified c LEFT JOIN patient_level l ON l.pid = c.pid AND c.kind IN ('age_years', 'sex')""")

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
 from ..errors import InputError
-from ..knowledge import KnowledgeBase, load_knowledge
+from ..knowledge import CriteriaSet, KnowledgeBase, load_knowledge
 from .backend import Backend, DuckDBBackend, table_format
 from .compiler import CriteriaCompiler, FindingKey, SlotPlan
 from .dictionary import CODE_COLUMNS, SITE_COLUMNS, code_row, condition_row, site_row, unit_rows
@@ -84,12 +84,14 @@ def open_backend(engine: str | Backend) -> tuple[Backend, bool]:
 
 def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duckdb",
            window: timedelta | None = DEFAULT_WINDOW, flagged: str | Path | None = None,
-           progress: bool | TextIO = False, kb: KnowledgeBase | None = None) -> ScreenSummary:
+           criteria: Sequence[str] | None = None, progress: bool | TextIO = False,
+           kb: KnowledgeBase | None = None) -> ScreenSummary:
     """Screen a cohort (long CSV/Parquet, or a directory of OMOP CDM tables) into ``out`` (.csv or .parquet).
 
     ``window``: how far back a timed value still counts (None: no limit), as in
     :meth:`kg.Engine.explain`.  ``flagged``: also write the long-format rows of
     every patient meeting some criterion at some time, for ``mas-kg explain``.
+    ``criteria``: the ids of the criteria sets to evaluate, in this order (default: every set).
     ``progress``: True (or a stream) draws a progress bar on stderr.
     """
     started = time.perf_counter()
@@ -99,18 +101,19 @@ def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duck
         raise InputError("the flagged patients are written as long CSV: the name must end in .csv", where=str(flagged))
     if window is not None and window < timedelta(0):
         raise InputError("the look-back window must not be negative")
+    sets = _selected(kb, criteria)
     backend, owned = open_backend(engine)
     try:
-        where = _register_input(backend, Path(source))
-        plan = SlotPlan.from_criteria(kb)
-        populations = list(dict.fromkeys(p for c in kb.criteria for p in c.population))
-        width, keys = _dictionaries(backend, kb, plan, populations)
+        _register_input(backend, Path(source))
+        plan = SlotPlan.from_criteria(kb, sets)
+        populations = list(dict.fromkeys(p for c in sets for p in c.population))
+        width, keys = _dictionaries(backend, kb, plan, populations, sets)
         observations_view(backend, plan, width)
-        compiler = CriteriaCompiler(kb, plan, keys, populations, backend.dialect)
+        compiler = CriteriaCompiler(kb, plan, keys, populations, backend.dialect, sets=sets)
         query = result_query(backend, compiler, plan, keys, populations, window=window)
         with _Progress(backend, progress):
             written = backend.write(query, out)
-        summary = _summarise(backend, kb, out, flagged, where)
+        summary = _summarise(backend, sets, out, flagged)
         summary.evaluation_rows, summary.engine, summary.output = written, backend.name, str(out)
         summary.seconds = time.perf_counter() - started
         return summary
@@ -119,8 +122,8 @@ def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duck
             backend.close()
 
 
-def _register_input(backend: Backend, source: Path) -> str:
-    """The input as view ``long_input`` with the long-format columns; returns where errors point."""
+def _register_input(backend: Backend, source: Path) -> None:
+    """The input as view ``long_input`` with the long-format columns."""
     if source.is_dir() and _is_omop(source):
         from .omop import omop_long_query, register_omop
 
@@ -130,15 +133,28 @@ def _register_input(backend: Backend, source: Path) -> str:
     else:
         columns = backend.register_file("long_input", source)
     source_view(backend, "long_input", columns, where=str(source))
-    return str(source)
 
 
 def _is_omop(directory: Path) -> bool:
     return any(p.stem.lower() == "measurement" for p in directory.iterdir())
 
 
-def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan,
-                  populations: list[str]) -> tuple[int, list[FindingKey]]:
+def _selected(kb: KnowledgeBase, criteria: Sequence[str] | None) -> list[CriteriaSet]:
+    """The criteria sets to screen: every one, or those named (each known, none twice)."""
+    if criteria is None:
+        return list(kb.criteria)
+    known = {c.id: c for c in kb.criteria}
+    names = [name.strip() for name in (criteria.split(",") if isinstance(criteria, str) else criteria)]
+    for name in names:
+        if name not in known:
+            raise InputError(f"unknown criteria set {name!r} (known: {', '.join(known)})")
+    if not names or len(set(names)) != len(names):
+        raise InputError("name each criteria set once, at least one")
+    return [known[name] for name in names]
+
+
+def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan, populations: list[str],
+                  sets: list[CriteriaSet]) -> tuple[int, list[FindingKey]]:
     """Resolve every distinct spelling once; register dict_code, dict_unit, dict_site, dict_cond, dict_fkey.
 
     Returns the number of slot columns and the (finding, site, gene) keys the criteria read.
@@ -156,7 +172,7 @@ def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan,
     backend.register_rows("dict_cond", [("code_key", "VARCHAR"), ("agent_key", "VARCHAR"), ("term", "VARCHAR")] +
                           [(f"pop{i}", "BOOLEAN") for i in range(len(populations))],
                           [condition_row(key, agent or None, kb, populations) for key, agent in conditions])
-    read = {f for c in kb.criteria for i in c.items.values() for f in (i.finding, i.absent_finding) if f}
+    read = {f for c in sets for i in c.items.values() for f in (i.finding, i.absent_finding) if f}
     spellings = {}  # (code_key, site_key, gene_key) -> (finding, site term, gene)
     for key, _, _, site, _, gene in combos:
         term = codes[key][2]
@@ -170,8 +186,7 @@ def _dictionaries(backend: Backend, kb: KnowledgeBase, plan: SlotPlan,
     return max((len(plan.of_test(t)) for t in plan.tests), default=0), keys
 
 
-def _summarise(backend: Backend, kb: KnowledgeBase, out: str | Path, flagged: str | Path | None,
-               where: str) -> ScreenSummary:
+def _summarise(backend: Backend, sets: list[CriteriaSet], out: str | Path, flagged: str | Path | None) -> ScreenSummary:
     summary = ScreenSummary()
     counts = backend.fetch("SELECT count(*), count(DISTINCT pid), count(*) FILTER (WHERE reason IS NULL) FROM obs")[0]
     summary.input_rows, summary.patients, summary.used_rows = (int(x) for x in counts)
@@ -180,12 +195,12 @@ def _summarise(backend: Backend, kb: KnowledgeBase, out: str | Path, flagged: st
                         backend.fetch("SELECT reason, count(*) FROM obs WHERE reason IS NOT NULL GROUP BY reason")}
     backend.register_file("screen_out", out)
     met = ", ".join(f"count(*) FILTER (WHERE {c.id}_status = 'met'), "
-                    f"count(DISTINCT CASE WHEN {c.id}_status = 'met' THEN patient_id END)" for c in kb.criteria)
+                    f"count(DISTINCT CASE WHEN {c.id}_status = 'met' THEN patient_id END)" for c in sets)
     row = backend.fetch(f"SELECT {met} FROM screen_out")[0]
-    for i, c in enumerate(kb.criteria):
+    for i, c in enumerate(sets):
         summary.hits[c.id], summary.patients_hit[c.id] = int(row[2 * i]), int(row[2 * i + 1])
     if flagged is not None:
-        any_met = " OR ".join(f"{c.id}_status = 'met'" for c in kb.criteria)
+        any_met = " OR ".join(f"{c.id}_status = 'met'" for c in sets)
         backend.create_view("flagged_ids", f"SELECT DISTINCT patient_id FROM screen_out WHERE {any_met}")
         summary.flagged_patients = int(backend.fetch("SELECT count(*) FROM flagged_ids")[0][0])
         columns = ", ".join(f"{'pid' if c == 'patient_id' else _source_name(c)} AS {c}" for c in LONG_COLUMNS)
