@@ -88,11 +88,8 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
     not_number = "'value ' || chr(39) || val || chr(39) || ' is not a finite number'"
     too_fine = ("'value ' || chr(39) || val || chr(39) || ' needs more than 12 digits, 9 decimals or an exponent: "
                 "beyond what the screen reads exactly (use mas-kg explain)'")
-    # NULL: a unit not convertible into the slot's
-    scaled = ", ".join(f"c.num * c.a{i} + c.b{i} AS v{i}"
-                       for i in range(1, width + 1))
-    # each distinct time and value text is parsed once (a cohort repeats them: 10 M rows hold some thousand
-    # times and a few hundred thousand values), then joined like the other dictionaries
+    scaled = ", ".join(f"c.num * c.a{i} + c.b{i} AS v{i}" for i in range(1, width + 1))  # NULL: not convertible
+    # each distinct time and value text is parsed once, then joined like the other dictionaries
     backend.materialize("dict_time", f"""
         SELECT time_text, CASE WHEN time_text LIKE '____-__-__T__:__:__Z' OR {d.full_match('time_text', TIME_PATTERN)}
                                THEN {d.epoch_us('time_text')} END AS ts
