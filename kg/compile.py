@@ -142,7 +142,8 @@ def _lab_tests(graph: rdflib.Graph, terms: dict[str, Term]) -> dict[str, LabTest
             high_sign=compact(str(high)) if high is not None else None,
             low_sign=compact(str(low)) if low is not None else None,
             molar=molar, kept_unconvertible_kind=_text(graph, node, M.keptUnconvertibleKind) or None,
-            reference_ranges=tuple(ranges), high_rule=high_rules.get(term_id))
+            reference_ranges=tuple(ranges), high_rule=high_rules.get(term_id),
+            plausible_max=_decimal(graph.value(node, M.plausibleMaximum)))
     return tests
 
 

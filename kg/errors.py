@@ -16,9 +16,26 @@ class InputError(ValueError):
     """
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
+        # one line whatever the input holds: a line break inside a quoted id or value is shown escaped
+        message = _one_line(message)
+        where = _one_line(where) if where is not None else None
         self.where = where
         self.problem = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines breaks a line
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks escaped.
+
+    >>> _one_line("Patient/x\\ny")
+    'Patient/x\\\\ny'
+    """
+    if not any(ch in _BREAKS for ch in text):
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii") if ch in _BREAKS else ch for ch in text)
 
 
 class OntologyError(RuntimeError):

@@ -71,7 +71,7 @@ from .fhir_resources import Resources, invalid
 from .fhir_codes import (CONDITION_DUE_TO, REFERENCE_RANGE_MEANING, contract_code, gene_of, interpretation,
                          presence, resolve_codings, same_unit, unit_of)
 from .knowledge import KnowledgeBase
-from .patient import Patient, Rejected, parse_time, read_patient, read_text
+from .patient import Patient, Rejected, in_future, parse_time, read_patient, read_text
 
 __all__ = ["FhirPatient", "read_resources", "read_bundle", "read_bundle_file", "looks_like_fhir", "contract_json"]
 
@@ -254,6 +254,8 @@ class _Builder:
         value = values[0] if values else None
         if value in ("valueQuantity", "valueInteger"):
             quantity = resource[value] if value == "valueQuantity" else {"value": resource[value]}
+            if not isinstance(quantity, dict):  # "valueQuantity": null or a number: no value, rejected as such
+                quantity = {}
             if "value" in quantity:
                 obs["value"] = quantity["value"]
             if unit_of(quantity):
@@ -338,7 +340,8 @@ class _Builder:
 
     def _condition(self, label: str, resource: dict) -> None:
         concept = resource.get("code") or {}
-        names = tuple(c.get("display") for c in concept.get("coding", []) if c.get("display")) + (concept.get("text"),)
+        codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]  # {"coding": null} is no coding
+        names = tuple(c.get("display") for c in codings if c.get("display")) + (concept.get("text"),)
         contract, term = resolve_codings(concept.get("coding"), self.kb, kinds={"Disease", "Trigger"}, names=names)
         if term is not None:  # the ontology's short name where it has one (reports show it), else as resolved
             contract = contract_code(term, self.kb) or contract
@@ -419,9 +422,11 @@ class _Builder:
         for index, obs in enumerate(self.observations):
             if obs.get("time") and index not in self.rejections:
                 try:
-                    times.append(parse_time(obs["time"]))
+                    moment = parse_time(obs["time"])
                 except ValueError:
-                    pass
+                    continue
+                if not in_future(moment):  # rejected later as in the future: it must not age the patient
+                    times.append(moment)
         latest = max(times) if times else None
         death = _timestamp(resource.get("deceasedDateTime"))
         if death and latest and death < latest:
@@ -431,6 +436,8 @@ class _Builder:
         birth = resource.get("birthDate")
         if not birth:
             return None
+        if not isinstance(birth, str):  # the R4B model lets some non-strings through (1e-300)
+            raise InputError(f"birthDate must be a date text (YYYY-MM-DD), not {birth!r}", where=label)
         if len(birth) != 10:
             self.notes.append(f"birthDate {birth!r} is partial: age unknown (it could fall either side of an age rule)")
             return None
@@ -477,4 +484,4 @@ def _dict(value: Any) -> dict:
 def _code_of(concept: Any) -> str | None:
     if not isinstance(concept, dict):
         return None
-    return next((c.get("code") for c in concept.get("coding", []) if c.get("code")), None)
+    return next((c.get("code") for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("code")), None)

@@ -56,7 +56,7 @@ def curie(coding: Any) -> str | None:
     system, code = coding.get("system"), coding["code"].strip()
     if system == OUR_CODES:
         return code
-    prefix = _PREFIX.get(system)
+    prefix = _PREFIX.get(system) if isinstance(system, str) else None  # a malformed system (a list) is unknown
     if prefix is None:
         return None
     if prefix in ("HP", "MONDO", "UBERON"):
@@ -125,8 +125,11 @@ def interpretation(concepts: Any) -> tuple[str | None, list[str]]:
     ignored = []
     for concept in concepts if isinstance(concepts, list) else []:
         for coding in concept.get("coding", []) if isinstance(concept, dict) else []:
+            if not isinstance(coding, dict):  # malformed input: listed as unread, never a TypeError
+                ignored.append(repr(coding)[:80])
+                continue
             code = coding.get("code")
-            if coding.get("system") == V3_INTERPRETATION and code in _FLAGS:
+            if coding.get("system") == V3_INTERPRETATION and isinstance(code, str) and code in _FLAGS:
                 return _FLAGS[code], ignored
             ignored.append(f"{coding.get('system') or '(no system)'}|{code}")
         if isinstance(concept, dict) and not concept.get("coding") and concept.get("text"):
@@ -137,7 +140,8 @@ def interpretation(concepts: Any) -> tuple[str | None, list[str]]:
 def presence(concept: Any) -> bool | None:
     """Present (True) / Absent (False) from a valueCodeableConcept (LOINC LA9633-4/LA9634-2, SNOMED)."""
     for coding in concept.get("coding", []) if isinstance(concept, dict) else []:
-        value = _PRESENT.get((coding.get("system"), coding.get("code")))
+        key = (coding.get("system"), coding.get("code")) if isinstance(coding, dict) else None
+        value = _PRESENT.get(key) if key and all(isinstance(part, str) for part in key) else None  # lists: unhashable
         if value is not None:
             return value
     return None

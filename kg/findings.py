@@ -77,10 +77,16 @@ def select_at(patient: Patient, at: datetime | None, *, window: timedelta | None
     always apply.
     """
     chosen: dict[tuple, Observation] = {}
+    oldest = None
+    if at is not None and window is not None:
+        try:
+            oldest = at - window
+        except OverflowError:  # a window reaching back before year 1: every earlier time is within it
+            oldest = None
     for obs in patient.observations:
         if obs.time is not None and at is not None and obs.time > at:
             continue
-        if obs.time is not None and at is not None and window is not None and obs.time < at - window:
+        if obs.time is not None and oldest is not None and obs.time < oldest:
             continue
         key = (obs.term,) if obs.kind == "lab" else (obs.term, obs.site, obs.gene)
         effective = obs.time if obs.time is not None else at

@@ -48,9 +48,17 @@ class PatientFile:
 def parse_json(text: str) -> Any:
     """JSON with its numbers as exact decimals; NaN and Infinity refused (ValueError with a one-line reason)."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        return json.loads(text, parse_float=Decimal, parse_int=_integer, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:  # [[[[...]]]] nested past the parser's stack would otherwise be a traceback
+        raise ValueError("not valid JSON: nested too deeply") from None
+
+
+def _integer(text: str) -> int | Decimal:
+    """An integer; a very long one as a Decimal, which int() refuses past 4300 digits with an unrelated message
+    and which the value checks then reject as implausible (an observation, not the whole file)."""
+    return int(text) if len(text) < 1000 else Decimal(text)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -34,7 +34,7 @@ __all__ = [
 
 MKG = "https://w3id.org/mas-kg/"
 OBO = "http://purl.obolibrary.org/obo/"
-_CACHE_VERSION = "7"
+_CACHE_VERSION = "8"
 
 
 def compact(iri: str) -> str:
@@ -131,6 +131,7 @@ class LabTest:
     kept_unconvertible_kind: str | None
     reference_ranges: tuple[ReferenceRange, ...]
     high_rule: ThresholdRule | None  # e.g. temperature >= 38.0 Cel is fever
+    plausible_max: Fraction | None = None  # in canonical_unit: above it a value is an error (mkg:plausibleMaximum)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ and reason, so that every observation given is either used or rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,14 @@ from .errors import InputError
 from .knowledge import KnowledgeBase
 from .units import UnitError, convert, exact, normalise_unit, quantity_kind
 
-__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "read_text", "parse_time"]
+__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "read_text", "parse_time", "in_future",
+           "latest_plausible_time"]
 
 _COMPARATORS = {"<", "<=", ">=", ">"}
 _LAB_FLAGS = {"high", "low", "normal", "abnormal"}
 _CONDITION_STATUSES = {"confirmed", "suspected"}
+# A result timed later than now (plus a day for clock and time-zone slips) is a data error, not a measurement.
+_FUTURE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,16 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def latest_plausible_time() -> datetime:
+    """Now plus a day's slack: a result timed later is a data error (the screen reads the same limit)."""
+    return datetime.now(timezone.utc) + _FUTURE_SLACK
+
+
+def in_future(moment: datetime) -> bool:
+    """Whether a (timezone-aware) result time is later than :func:`latest_plausible_time`."""
+    return moment > latest_plausible_time()
+
+
 def read_text(path: str | Path) -> str:
     """A patient file's UTF-8 text (a byte-order mark is dropped); InputError names the file."""
     try:
@@ -235,6 +249,12 @@ class _Reject(Exception):
     pass
 
 
+def _show(value: Any) -> str:
+    """A given value for a one-line message: as typed (a Decimal as its digits), cut short if very long."""
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _observation(index: int, raw: Any, kb: KnowledgeBase) -> Observation:
     if not isinstance(raw, dict):
         raise _Reject("an observation must be a JSON object")
@@ -250,6 +270,8 @@ def _observation(index: int, raw: Any, kb: KnowledgeBase) -> Observation:
             time = parse_time(raw["time"])
         except ValueError as error:
             raise _Reject(str(error)) from None
+        if in_future(time):
+            raise _Reject(f"time {raw['time']!r} is in the future")
     if term.kind == "LabTest":
         return _lab(index, raw, kb, term.id, time, code)
     if term.kind == "ClinicalSign":
@@ -267,7 +289,7 @@ def _lab(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datetime 
     try:
         value = exact(raw["value"])
     except ValueError:
-        raise _Reject(f"value {raw['value']!r} is not a finite number") from None
+        raise _Reject(f"value {_show(raw['value'])} is not a finite number") from None
     comparator = raw.get("comparator")
     if comparator is not None and comparator not in _COMPARATORS:
         raise _Reject(f"comparator {comparator!r} is not one of <, <=, >=, >")
@@ -282,6 +304,17 @@ def _lab(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datetime 
             raise _Reject(f"unit {raw.get('unit')!r} is a {kind}, not a {test.quantity_kind} ({test.notation})")
     if value < 0 and kind != "temperature":
         raise _Reject(f"negative value {float(value):g} for {test.notation}")
+    if comparator == "<" and value == 0 and kind != "temperature":  # [0, 0) holds no value (semantics 14)
+        raise _Reject(f"comparator '<' 0 allows no value for {test.notation}")
+    bound = test.plausible_max  # ontology: mkg:plausibleMaximum, in the canonical unit
+    if bound is not None:
+        try:
+            canonical = convert(value, unit, test.canonical_unit, analyte_kind=test.quantity_kind, molar=test.molar)
+        except UnitError:
+            canonical = None
+        if canonical is not None and canonical > bound:
+            raise _Reject(f"impossible value {float(value):g} {unit} for {test.notation} "
+                          f"(above {float(bound):g} {test.canonical_unit})")
     if kind == "temperature":
         celsius = convert(value, unit, "Cel")
         if not (Fraction(20) <= celsius <= Fraction(46)):
@@ -306,7 +339,7 @@ def _lab_range(raw: Any, value_unit: str, test: Any) -> tuple[Fraction | None, F
         try:
             bounds.append(exact(raw[key]))
         except ValueError:
-            raise _Reject(f"reference_range.{key} {raw[key]!r} is not a finite number") from None
+            raise _Reject(f"reference_range.{key} {_show(raw[key])} is not a finite number") from None
     low, high = bounds
     if low is not None and high is not None and low > high:
         raise _Reject(f"reference_range low {float(low):g} is above its high {float(high):g}")
@@ -334,7 +367,7 @@ def _finding(index: int, raw: dict, kb: KnowledgeBase, term_id: str, time: datet
         try:
             value = exact(raw["value"])
         except ValueError:
-            raise _Reject(f"value {raw['value']!r} is not a finite number") from None
+            raise _Reject(f"value {_show(raw['value'])} is not a finite number") from None
         if value < 0:
             raise _Reject(f"negative size {float(value):g}")
         try:

@@ -22,6 +22,10 @@ What is enforced, and how:
 * request size: ``Content-Length`` is checked against ``--max-body`` before
   the body is read (413; no length: 411), the query text against
   ``--max-query-length`` (413 for POST, 414 for GET);
+* request framing: a Content-Length that is not one decimal number (negative,
+  signed, repeated with different values), a header line without a colon, or a
+  chunked body is refused (400, 411) and the connection closed, so a body is
+  never read as the next request; over-long lines or too many headers are 431;
 * the engine is not thread-safe (it has caches): ``/explain`` holds a lock;
 * the server binds 127.0.0.1 unless told otherwise, and sends no CORS headers except on the CDS
   endpoints to the origins ``--cds-cors-origin`` names (a browser-based CDS client).
@@ -31,7 +35,9 @@ Every error is ``{"error": "<one line>"}`` with its status; never a traceback.
 
 from __future__ import annotations
 
+import email.message
 import json
+import re
 import signal
 import socket
 import sys
@@ -61,6 +67,7 @@ _ROUTES: dict[str, tuple[tuple[str, ...], str]] = {
 _EXPLAIN_FORMATS = {"application/json": "json", "text/turtle": "turtle", "application/trig": "trig",
                     "application/n-quads": "nquads", "text/plain": "text"}
 _JSON = "application/json; charset=utf-8"
+_LENGTH = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
 _DRAIN_LIMIT = 64 * 1024 * 1024  # an unread body up to this size is read and dropped, so the client sees our reply
 
 
@@ -138,6 +145,10 @@ class Handler(CdsRoutes, BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's errors (malformed request, URI too long, ...) as JSON too."""
         self.close_connection = True
+        if not hasattr(self, "headers"):  # refused before the headers were parsed (bad request line, huge header)
+            self.headers = email.message.Message()
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: still send a status line
+            self.request_version = "HTTP/1.0"
         phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "error"
         self._json(code, {"error": _one_line(message or phrase)})
 
@@ -162,8 +173,16 @@ class Handler(CdsRoutes, BaseHTTPRequestHandler):
         self._send(status, json.dumps(data, ensure_ascii=False, indent=1), _JSON, headers)
 
     def _dispatch(self) -> None:
-        self._unread = self._announced_length()
+        announced = self._announced_length()
+        self._unread = announced or 0
         try:
+            if announced is None:  # checked before routing: where this request ends is unknown
+                raise HttpError(400, "bad Content-Length: give it once, as a decimal number of bytes")
+            if self.headers.defects or self.headers.get_payload():
+                # a line without a colon ends Python's header parsing: what follows it (a Content-Length, say)
+                # would be ignored here yet honoured by a proxy in front, so refuse rather than guess
+                self.close_connection = True
+                raise HttpError(400, "malformed header section: every header line must be 'Name: value'")
             url = urlsplit(self.path)
             path = url.path
             allowed, route = _ROUTES.get(path) or ((("GET",), "_named") if path.startswith("/queries/") else
@@ -194,14 +213,20 @@ class Handler(CdsRoutes, BaseHTTPRequestHandler):
             self.close_connection = True
         self._json(status, {"error": _one_line(message)}, headers)
 
-    def _announced_length(self) -> int:
+    def _announced_length(self) -> int | None:
+        """The body's announced length (0 if none); None if Content-Length is malformed, negative or repeated
+        with different values (RFC 9112 section 6.3).  Then, or with a Transfer-Encoding, the end of the body
+        is unknown and the connection is closed after the answer: reading on would take body bytes for the next
+        request (request smuggling)."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True  # we never read chunked bodies; the connection cannot be reused
-        try:
-            return max(0, int(self.headers.get("Content-Length", "0")))
-        except ValueError:
-            self.close_connection = True
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if not values:
             return 0
+        if len(values) > 1 or not _LENGTH.fullmatch(next(iter(values))):
+            self.close_connection = True
+            return None
+        return int(next(iter(values)))
 
     def _drain(self) -> None:
         """Read and drop a body we refused (up to a limit), so that closing does not reset the connection."""
@@ -221,9 +246,9 @@ class Handler(CdsRoutes, BaseHTTPRequestHandler):
         if raw is None or self.headers.get("Transfer-Encoding"):
             self.close_connection = True  # a body may follow that we will not read
             raise HttpError(411, "a POST needs a Content-Length header (chunked bodies are not accepted)")
-        if not raw.strip().isdigit():
+        length = self._announced_length()
+        if length is None:
             raise HttpError(400, f"bad Content-Length {raw[:40]!r}")
-        length = int(raw)
         if length > self.server.max_body:
             raise HttpError(413, f"the request body is {length} bytes; the limit is {self.server.max_body}")
         body = self.rfile.read(length)

@@ -146,8 +146,11 @@ def read_query(path: Path) -> NamedQuery:
     """Read a query file and its header (question, parameters, example)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise QueryError(f"cannot read the query: {error.__class__.__name__}", where=str(path)) from None
+    except OSError as error:
+        raise QueryError(f"cannot read the query: {error.strerror or error.__class__.__name__}",
+                         where=str(path)) from None
+    except UnicodeDecodeError as error:  # say what is wrong, not the exception's class name
+        raise QueryError(f"cannot read the query: not UTF-8 text (byte {error.start})", where=str(path)) from None
     question, example, parameters, section = [], "", [], None
     for line in text.splitlines():
         if not line.startswith("#"):

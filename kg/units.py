@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _DEFINITIONS = """
+tera- = 1e12 = T-
 giga- = 1e9 = G-
 mega- = 1e6 = M-
 kilo- = 1e3 = k-
@@ -111,7 +112,7 @@ _UCUM_TO_PINT = {
     "10*9/L": "Gcell/L",
     "10*3/uL": "kcell/uL",
     "10*6/uL": "Mcell/uL",
-    "10*12/L": "cell*1e12/L",
+    "10*12/L": "Tcell/L",  # tera-: pint reads no "cell*1e12" expression
     "/uL": "cell/uL",
     "/L": "cell/L",
     "Cel": "Cel",
@@ -126,10 +127,15 @@ _RATE = re.compile(r"^mm\s*/\s*(?:h|hr|hour|1st\s*h|1h)$", re.I)
 _TIME = {"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s"}
 
 
+_MARKUP = re.compile(r"[<>&\"=;\\]")  # markup and quoting characters never occur in a unit
+
+
 def normalise_unit(unit: str) -> str:
     """Map a unit as printed on a lab report to its UCUM code (raises UnitError)."""
     if not isinstance(unit, str) or not unit.strip():
         raise UnitError("missing unit")
+    if _MARKUP.search(unit):  # pint would parse "<b>ng/mL</b>" and the markup would pass on as a UCUM code
+        raise UnitError(f"unknown unit {unit!r}")
     text = unit.strip().replace("µ", "u").replace("μ", "u").replace("×", "x").replace("⁹", "9").replace("³", "3")
     text = re.sub(r"\{[^}]*\}", "", text).strip()  # UCUM annotations such as {FEU}
     if text.lower() in _TEMPERATURE:

@@ -111,6 +111,9 @@ BAD_ROWS = [
     ["b", "2024-01-01", "hemophagocytosis", "true", "", "", "kidney-of-mars"],
     ["", "2024-01-01", "ferritin", "1", "ng/mL"],
     ["b", "2024-01-01", "ferritin", "700", "ug/L"],
+    ["b", "2024-01-01", "ferritin", "22470001", "pmol/L"],  # above the plausible 10 000 000 ng/mL (x 2.247)
+    ["b", "2024-01-01", "esr", "<0", "mm/h"],  # [0, 0) holds no value (semantics 14)
+    ["b", "2999-01-01", "platelets", "90", "10*9/L"],  # timed in the future
 ]
 
 
@@ -122,7 +125,8 @@ def test_rejected_rows_are_counted_with_their_reason(backend, tmp_path):
     for fragment in ("unknown code 'ferriton'", "unknown unit 'furlongs'", "not a mass-concentration",
                      "negative value", "'lots' is not a finite number", "unparseable time '2024-13-45'",
                      "beyond what the screen reads exactly", "impossible body temperature", "meaningless",
-                     "unknown site 'kidney-of-mars'", "empty patient_id"):
+                     "unknown site 'kidney-of-mars'", "empty patient_id", "impossible value 22470001 pmol/L for ferritin",
+                     "comparator '<' 0 allows no value for esr", "time '2999-01-01' is in the future"):
         assert fragment in reasons, fragment
     assert [r["patient_id"] for r in rows] == ["b"]
 

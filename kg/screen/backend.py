@@ -13,7 +13,9 @@ same interface on Apache Spark; ``tests/test_screen.py`` runs one suite on both.
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -44,6 +46,38 @@ def table_format(path: str | Path) -> str:
     if name.endswith((".parquet", ".pq")) or Path(path).is_dir():
         return "parquet"
     raise InputError("the file name must end in .csv or .parquet", where=str(path))
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names of a long CSV file's first line (kg.csvinput's dialect); InputError for an empty file,
+    a header that is not UTF-8 or a column named twice."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20)
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text (byte {error.start} of the header)", where=str(path)) from None
+    names = next(csv.reader([text.rstrip("\r\n")]), []) if text.strip() else []
+    if not names:
+        raise InputError("empty file: no header line", where=str(path))
+    seen: set[str] = set()
+    for name in names:
+        if name.strip().lower() in seen:
+            raise InputError(f"column {name.strip()!r} is named twice", where=str(path))
+        seen.add(name.strip().lower())
+    return names
+
+
+def input_error_text(error: Exception) -> str:
+    """One line for an engine's complaint about the input: the line and widths of a bad CSV row, or its first line."""
+    text = str(error)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    widths = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if line and widths:
+        return f"line {line.group(1)}: {widths.group(2)} fields where the header has {widths.group(1)}"
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        return "not UTF-8 text" + (f" (line {line.group(1)})" if line else "")
+    return text.strip().splitlines()[0].removeprefix("Invalid Input Error: ") if text.strip() else type(error).__name__
 
 
 class Dialect:
@@ -193,6 +227,7 @@ class DuckDBBackend(Backend):
         if memory_limit:
             self._db.execute(f"SET memory_limit = {_quote(memory_limit)}")
         self._lock = threading.Lock()
+        self._source: str | None = None  # the input file, named by errors met while reading it
 
     def register_file(self, name: str, path: str | Path) -> list[str]:
         import duckdb
@@ -203,8 +238,11 @@ class DuckDBBackend(Backend):
         fmt = table_format(source)
         try:
             if fmt == "csv":
-                scan = (f"read_csv({_quote(source)}, all_varchar = true, header = true, auto_detect = true, "
-                        "normalize_names = false, null_padding = false)")
+                # the dialect of kg.csvinput (Python's csv module), not a sniffed one: a row with too few or
+                # too many fields is an error naming its line, never a misread header
+                spec = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in csv_header(source)) + "}"
+                scan = (f"read_csv({_quote(source)}, columns = {spec}, header = true, auto_detect = false, "
+                        "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false)")
                 # row_number() OVER () numbers the rows in scan order: insertion order is preserved
                 query = f"SELECT *, row_number() OVER () - 1 AS row_no FROM {scan}"
             else:
@@ -214,7 +252,8 @@ class DuckDBBackend(Backend):
             self._db.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
             columns = [row[0] for row in self._db.execute(f"DESCRIBE {name}").fetchall()]
         except duckdb.Error as error:
-            raise InputError(f"cannot read as {fmt.upper()}: {str(error).splitlines()[0]}", where=str(path)) from None
+            raise InputError(f"cannot read as {fmt.upper()}: {input_error_text(error)}", where=str(path)) from None
+        self._source = str(path)
         return [c.lower() for c in columns if c != "row_no"]
 
     def register_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
@@ -231,10 +270,22 @@ class DuckDBBackend(Backend):
         self._db.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
 
     def materialize(self, name: str, query: str) -> None:
-        self._db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+        self._execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
 
     def fetch(self, query: str) -> list[tuple]:
-        return self._db.execute(query).fetchall()
+        return self._execute(query).fetchall()
+
+    def _execute(self, sql: str) -> Any:
+        """Run ``sql``; a fault in the input met while reading it (a CSV row of the wrong width deep in the file,
+        bytes that are not UTF-8) is an InputError naming the file, not a traceback."""
+        import duckdb
+
+        try:
+            return self._db.execute(sql)
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
+            named = re.search(r"^\s*file = (.+)$", str(error), re.M)  # the CSV reader names the file at fault
+            raise InputError(f"cannot read the input: {input_error_text(error)}",
+                             where=named.group(1).strip() if named else self._source) from None
 
     def write(self, query: str, path: str | Path) -> int:
         target = Path(path)
@@ -243,7 +294,7 @@ class DuckDBBackend(Backend):
         os.close(handle)
         options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
         try:
-            written = self._db.execute(f"COPY ({query}) TO {_quote(temporary)} ({options})").fetchone()
+            written = self._execute(f"COPY ({query}) TO {_quote(temporary)} ({options})").fetchone()
             os.replace(temporary, target)
         finally:
             if os.path.exists(temporary):

@@ -22,7 +22,7 @@ from fractions import Fraction
 from math import lcm
 
 from ..knowledge import KnowledgeBase
-from ..units import UnitError, affine, normalise_unit, quantity_kind
+from ..units import UnitError, affine, convert, normalise_unit, quantity_kind
 from .compiler import SlotPlan
 
 __all__ = ["code_row", "UnitRows", "unit_rows", "site_row", "condition_row", "CODE_COLUMNS", "SITE_COLUMNS",
@@ -87,7 +87,7 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
         if term.kind == "LabTest":
             resolved.append((code_key, term.id, unit_text, *_lab_unit(term.id, unit_text, kb, plan)))
         elif term.kind == "ClinicalSign" and term.accepts_value_unit:
-            resolved.append((code_key, term.id, unit_text, *_size_unit(term, unit_text)))
+            resolved.append((code_key, term.id, unit_text, *_size_unit(term, unit_text), None))
     for slot in plan.slots.values():  # D: every factor met in the data and every threshold become whole
         dens = [t.denominator for t in slot.thresholds] + [slot.scaled(Fraction(-273)).denominator if slot.temperature else 1]
         for row in resolved:
@@ -97,11 +97,13 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
         slot.denominator = lcm(*dens)
     columns = [("code_key", "VARCHAR"), ("unit_key", "VARCHAR"), ("unit_reason", "VARCHAR"),
                ("size_factor", "DECIMAL(38,9)"), ("cel_a", "DECIMAL(38,9)"), ("cel_b", "DECIMAL(38,9)"),
-               ("cel_lo", "DECIMAL(38,9)"), ("cel_hi", "DECIMAL(38,9)")]
+               ("cel_lo", "DECIMAL(38,9)"), ("cel_hi", "DECIMAL(38,9)"),
+               # the plausible maximum in this unit, max_p / max_q (a value above it is rejected), and the reason
+               ("max_p", "DECIMAL(38,9)"), ("max_q", "DECIMAL(18,0)"), ("max_reason", "VARCHAR")]
     # integers (|x| < 10**17), typed so that the per-row product needs no cast
     columns += [(f"{name}{i}", "DECIMAL(18,0)") for i in range(1, width + 1) for name in ("a", "b")]
     rows = []
-    for code_key, term_id, unit_text, reason, factors, size, celsius in resolved:
+    for code_key, term_id, unit_text, reason, factors, size, celsius, bound in resolved:
         slots: list[Decimal | None] = [None, None] * width  # (a, b) of each slot, in slot order
         for slot in plan.of_test(term_id):
             pair = factors.get((slot.term, slot.unit)) if factors else None
@@ -113,23 +115,29 @@ def unit_rows(pairs: list[tuple[str, str]], kb: KnowledgeBase, plan: SlotPlan) -
             scale, offset = celsius
             d = lcm(scale.denominator, offset.denominator)
             cel = [_integer(scale * d), _integer(offset * d), _integer(Fraction(20 * d)), _integer(Fraction(46 * d))]
-        rows.append((code_key, unit_text, reason, size, *cel, *slots))
+        top = [None] * 3
+        if bound is not None:
+            test = kb.lab_tests[term_id]
+            top = [Decimal(bound.numerator), _integer(Fraction(bound.denominator)),
+                   f"for {test.notation} (above {float(test.plausible_max):g} {test.canonical_unit})"]
+        rows.append((code_key, unit_text, reason, size, *cel, *top, *slots))
     return UnitRows(columns, rows)
 
 
 def _lab_unit(term_id: str, unit_text: str, kb: KnowledgeBase, plan: SlotPlan):
-    """(reason, {(term, unit): (scale, offset)}, None, celsius factors) -- kg.patient._lab's unit checks."""
+    """(reason, {(term, unit): (scale, offset)}, None, celsius factors, plausible maximum in this unit)
+    -- kg.patient._lab's unit checks."""
     test = kb.lab_tests[term_id]
     try:
         unit = normalise_unit(unit_text or None)  # type: ignore[arg-type]
         kind = quantity_kind(unit, analyte_kind=test.quantity_kind)
     except UnitError as error:
-        return f"{error} for {test.notation}", None, None, None
+        return f"{error} for {test.notation}", None, None, None, None
     if kind != test.quantity_kind and kind != test.kept_unconvertible_kind:
         convertible = test.molar is not None and {kind, test.quantity_kind} == {"mass-concentration",
                                                                                  "substance-concentration"}
         if not convertible:
-            return f"unit {unit_text!r} is a {kind}, not a {test.quantity_kind} ({test.notation})", None, None, None
+            return f"unit {unit_text!r} is a {kind}, not a {test.quantity_kind} ({test.notation})", None, None, None, None
     factors = {}
     for slot in plan.of_test(term_id):
         try:
@@ -137,7 +145,14 @@ def _lab_unit(term_id: str, unit_text: str, kb: KnowledgeBase, plan: SlotPlan):
         except UnitError:
             pass  # kept but unusable in this unit (sCD25 in pg/mL, semantics 10): the item is missing
     celsius = affine(unit, "Cel") if kind == "temperature" else None
-    return None, factors, None, celsius
+    bound = None
+    if test.plausible_max is not None:
+        try:
+            bound = convert(test.plausible_max, test.canonical_unit, unit, analyte_kind=test.quantity_kind,
+                            molar=test.molar)
+        except UnitError:
+            pass  # kept but not convertible (sCD25 in pg/mL): no bound, as in kg.patient._lab
+    return None, factors, None, celsius, bound
 
 
 def _size_unit(term, unit_text: str):

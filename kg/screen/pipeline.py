@@ -75,8 +75,12 @@ def source_view(backend: Backend, table: str, columns: list[str], *, where: str)
         FROM {table}""")
 
 
-def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
-    """``obs``: each row classified with its reason (NULL when used), its time and its exact values."""
+def observations_view(backend: Backend, plan: SlotPlan, width: int, *, latest_us: int) -> None:
+    """``obs``: each row classified with its reason (NULL when used), its time and its exact values.
+
+    ``latest_us``: the latest plausible result time (:func:`kg.patient.latest_plausible_time`) in
+    microseconds since 1970; an observation timed later is rejected as in the future.
+    """
     d = backend.dialect
     plain = d.full_match("val", _PLAIN)  # the common case, one cheap test: a plain decimal
     number = f"(CASE WHEN {plain} THEN val ELSE {d.extract('val', _NUMBER, 2)} END)"
@@ -102,7 +106,7 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
         FROM (SELECT DISTINCT val FROM src WHERE val IS NOT NULL) v""")
     backend.create_view("parsed", f"""
         SELECT s.*, c.kind, c.term, c.test, c.notation, c.code_reason, c.temperature, c.size_unit,
-               u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi,
+               u.unit_reason, u.size_factor, u.cel_a, u.cel_b, u.cel_lo, u.cel_hi, u.max_p, u.max_q, u.max_reason,
                st.site_term, k.fk, t.ts, dv.number_text, dv.num, dv.is_bool, dv.is_true,
                dv.age_value, {cmp} AS cmp
                {''.join(f', u.a{i}, u.b{i}' for i in range(1, width + 1))}
@@ -124,6 +128,8 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
              THEN 'comparator ' || chr(39) || cmp || chr(39) || ' is not one of <, <=, >=, >'
         WHEN unit_reason IS NOT NULL THEN unit_reason
         WHEN {negative} AND NOT temperature THEN 'negative value for ' || notation
+        WHEN cmp = '<' AND num = 0 AND NOT temperature THEN 'comparator ' || chr(39) || '<' || chr(39) || ' 0 allows no value for ' || notation
+        WHEN max_p IS NOT NULL AND num * max_q > max_p THEN 'impossible value ' || val || ' ' || coalesce(unit, '') || ' ' || max_reason
         WHEN temperature AND NOT (num * cel_a + cel_b BETWEEN cel_lo AND cel_hi)
              THEN 'impossible body temperature for ' || notation
         END"""
@@ -158,6 +164,7 @@ def observations_view(backend: Backend, plan: SlotPlan, width: int) -> None:
               WHEN code_reason IS NOT NULL THEN code_reason
               WHEN kind = 'therapy' THEN CASE WHEN time_text IS NOT NULL AND ts IS NULL THEN {time_reason} END
               WHEN time_text IS NOT NULL AND ts IS NULL THEN {time_reason}
+              WHEN ts > {latest_us} THEN 'time ' || chr(39) || time_text || chr(39) || ' is in the future'
               WHEN kind = 'lab' THEN {lab_reason}
               WHEN kind = 'finding' THEN {finding_reason}
             END AS early_reason

@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from ..errors import InputError
 from ..knowledge import CriteriaSet, KnowledgeBase, load_knowledge
+from ..patient import latest_plausible_time
 from .backend import Backend, DuckDBBackend, table_format
 from .compiler import CriteriaCompiler, FindingKey, SlotPlan
 from .dictionary import CODE_COLUMNS, SITE_COLUMNS, code_row, condition_row, site_row, unit_rows
@@ -108,7 +109,7 @@ def screen(source: str | Path, *, out: str | Path, engine: str | Backend = "duck
         plan = SlotPlan.from_criteria(kb, sets)
         populations = list(dict.fromkeys(p for c in sets for p in c.population))
         width, keys = _dictionaries(backend, kb, plan, populations, sets)
-        observations_view(backend, plan, width)
+        observations_view(backend, plan, width, latest_us=_epoch_us(latest_plausible_time()))
         compiler = CriteriaCompiler(kb, plan, keys, populations, backend.dialect, sets=sets)
         query = result_query(backend, compiler, plan, keys, populations, window=window)
         with _Progress(backend, progress):
@@ -133,6 +134,12 @@ def _register_input(backend: Backend, source: Path) -> None:
     else:
         columns = backend.register_file("long_input", source)
     source_view(backend, "long_input", columns, where=str(source))
+    if not backend.fetch("SELECT count(*) FROM (SELECT row_no FROM src LIMIT 1) t")[0][0]:
+        raise InputError("no rows: the cohort is empty", where=str(source))
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
 def _is_omop(directory: Path) -> bool:

@@ -115,6 +115,15 @@ def _json_for_script(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+LABEL_MAX = 80  # characters drawn on the canvas; the panel, tooltip and search keep the whole label
+
+
+def _canvas_label(label: str) -> str:
+    """A label short enough to draw: a very long one (an unbroken word is never wrapped) would draw a box that
+    covers the graph and takes the clicks meant for other nodes."""
+    return label if len(label) <= LABEL_MAX else label[: LABEL_MAX - 1] + "\u2026"
+
+
 def _network(graph: ViewGraph) -> Network:
     """The pyvis network of a laid-out view graph (positions fixed, physics off)."""
     net = Network(directed=True, height="100%", width="100%", cdn_resources="in_line")
@@ -131,7 +140,7 @@ def _network(graph: ViewGraph) -> Network:
         else:
             options["borderWidth"] = 1
             options["font"] = {"size": 15, "color": "#1d1d1d"}
-        net.add_node(node.id, label=node.label, shape="box",
+        net.add_node(node.id, label=_canvas_label(node.label), shape="box",
                      color={"background": background, "border": border,
                             "highlight": {"background": background, "border": "#000000"},
                             "hover": {"background": background, "border": "#000000"}},
