@@ -43,16 +43,22 @@ def browser():
 
 
 class Opened:
-    """A page opened offline: its console errors and warnings, uncaught errors, and every request it made."""
+    """A page opened offline: its console errors and warnings, uncaught errors, and every request it made.
 
-    def __init__(self, browser, path: Path):
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+    ``path`` is a file, or the URL of a page served over HTTP (then only that URL may load).
+    """
+
+    def __init__(self, browser, path: Path | str):
+        served = isinstance(path, str)
+        self.context = browser.new_context(viewport={"width": 1400, "height": 900}, offline=not served)
         self.requests: list[str] = []
         self.problems: list[str] = []
+        self.url = path if served else path.resolve().as_uri()
 
         def route(request_route):
             self.requests.append(request_route.request.url)
-            if request_route.request.url.startswith(("file:", "data:")):
+            url = request_route.request.url
+            if url.startswith("data:") or (url == self.url if served else url.startswith("file:")):
                 request_route.continue_()
             else:
                 request_route.abort()
@@ -62,7 +68,6 @@ class Opened:
         self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}")
                      if m.type in ("error", "warning") else None)
         self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        self.url = path.resolve().as_uri()
         self.page.goto(self.url)
         self.page.wait_for_function("window.masKg && window.masKg.ready", timeout=20_000)
 

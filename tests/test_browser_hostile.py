@@ -167,31 +167,6 @@ def test_cli_pages_for_a_hostile_patient_are_inert(open_page, tmp_path, command)
     inert(page, dialogs, scripts)
 
 
-class OpenedUrl(Opened):
-    """A page served over HTTP (the CDS card's link): only that URL may load, everything else is aborted."""
-
-    def __init__(self, browser, url: str) -> None:  # noqa: F811  (a parameter, not the fixture)
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
-        self.requests: list[str] = []
-        self.problems: list[str] = []
-
-        def route(request_route):
-            self.requests.append(request_route.request.url)
-            if request_route.request.url == url or request_route.request.url.startswith("data:"):
-                request_route.continue_()
-            else:
-                request_route.abort()
-
-        self.context.route("**/*", route)
-        self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}")
-                     if m.type in ("error", "warning") else None)
-        self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        self.url = url
-        self.page.goto(url)
-        self.page.wait_for_function("window.masKg && window.masKg.ready", timeout=20_000)
-
-
 def test_cds_card_view_served_over_http_is_inert(browser):  # noqa: F811
     """The causal-graph page a CDS card links to, for a hostile FHIR prefetch, in the browser a clinician uses."""
     import httpx
@@ -209,7 +184,7 @@ def test_cds_card_view_served_over_http_is_inert(browser):  # noqa: F811
         assert response.status_code == 200, response.text
         [card] = response.json()["cards"]
         [link] = card["links"]
-        page = OpenedUrl(browser, link["url"])
+        page = Opened(browser, link["url"])  # served: only that URL may load
         try:
             dialogs = watch(page)
             assert page.js(ELEMENTS) == 9

@@ -61,8 +61,11 @@ def children(pid: int) -> set[int]:
     """The child processes of a process (Linux /proc; empty elsewhere)."""
     found: set[int] = set()
     for path in glob.glob(f"/proc/{pid}/task/*/children"):
-        with open(path) as handle:
-            found.update(int(word) for word in handle.read().split())
+        try:
+            with open(path) as handle:
+                found.update(int(word) for word in handle.read().split())
+        except FileNotFoundError:  # a request thread that ended since the listing
+            continue
     return found
 
 
