@@ -71,7 +71,7 @@ from .fhir_resources import Resources, invalid
 from .fhir_codes import (CONDITION_DUE_TO, REFERENCE_RANGE_MEANING, contract_code, gene_of, interpretation,
                          presence, resolve_codings, same_unit, unit_of)
 from .knowledge import KnowledgeBase
-from .patient import Patient, Rejected, in_future, parse_time, read_patient, read_text
+from .patient import Patient, Rejected, latest_plausible_time, parse_time, read_patient, read_text
 
 __all__ = ["FhirPatient", "read_resources", "read_bundle", "read_bundle_file", "looks_like_fhir", "contract_json"]
 
@@ -418,14 +418,14 @@ class _Builder:
         return data
 
     def _age(self, label: str, resource: dict, timestamp: Any) -> Decimal | None:
-        times = []
+        times, plausible = [], latest_plausible_time()
         for index, obs in enumerate(self.observations):
             if obs.get("time") and index not in self.rejections:
                 try:
                     moment = parse_time(obs["time"])
                 except ValueError:
                     continue
-                if not in_future(moment):  # rejected later as in the future: it must not age the patient
+                if moment <= plausible:  # a later one is rejected as in the future: it must not age the patient
                     times.append(moment)
         latest = max(times) if times else None
         death = _timestamp(resource.get("deceasedDateTime"))

@@ -25,7 +25,7 @@ from .errors import InputError
 from .knowledge import KnowledgeBase
 from .units import UnitError, convert, exact, normalise_unit, quantity_kind
 
-__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "read_text", "parse_time", "in_future",
+__all__ = ["Observation", "Rejected", "Condition", "Patient", "read_patient", "read_text", "parse_time",
            "latest_plausible_time"]
 
 _COMPARATORS = {"<", "<=", ">=", ">"}
@@ -161,13 +161,9 @@ def parse_time(text: str) -> datetime:
 
 
 def latest_plausible_time() -> datetime:
-    """Now plus a day's slack: a result timed later is a data error (the screen reads the same limit)."""
+    """Now plus a day's slack: a result timed later is a data error (the FHIR reader and the screen read the
+    same limit)."""
     return datetime.now(timezone.utc) + _FUTURE_SLACK
-
-
-def in_future(moment: datetime) -> bool:
-    """Whether a (timezone-aware) result time is later than :func:`latest_plausible_time`."""
-    return moment > latest_plausible_time()
 
 
 def read_text(path: str | Path) -> str:
@@ -206,9 +202,10 @@ def read_patient(data: Any, kb: KnowledgeBase, *, default_id: str = "patient") -
     if not isinstance(observations, list):
         raise InputError("observations must be a list")
     used, rejected = [], []
+    latest = latest_plausible_time()
     for index, raw in enumerate(observations):
         try:
-            used.append(_observation(index, raw, kb))
+            used.append(_observation(index, raw, kb, latest))
         except _Reject as reason:
             code = raw.get("code") if isinstance(raw, dict) and isinstance(raw.get("code"), str) else None
             rejected.append(Rejected(index, code, str(reason)))
@@ -255,7 +252,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def _observation(index: int, raw: Any, kb: KnowledgeBase) -> Observation:
+def _observation(index: int, raw: Any, kb: KnowledgeBase, latest: datetime) -> Observation:
     if not isinstance(raw, dict):
         raise _Reject("an observation must be a JSON object")
     code = raw.get("code")
@@ -270,7 +267,7 @@ def _observation(index: int, raw: Any, kb: KnowledgeBase) -> Observation:
             time = parse_time(raw["time"])
         except ValueError as error:
             raise _Reject(str(error)) from None
-        if in_future(time):
+        if time > latest:
             raise _Reject(f"time {raw['time']!r} is in the future")
     if term.kind == "LabTest":
         return _lab(index, raw, kb, term.id, time, code)

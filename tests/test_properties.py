@@ -10,8 +10,6 @@ ten times as many)::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from decimal import Decimal
@@ -24,6 +22,7 @@ from hypothesis import strategies as st
 
 import kg
 from fhir_bundles import patient_bundle
+from test_csv import csv_rows, to_csv as write_csv
 from kg.csvinput import read_csv
 from kg.fhir import read_bundle
 from kg.units import UnitError, convert, normalise_unit
@@ -256,26 +255,9 @@ def test_a_missing_lab_only_widens_the_verdict(patient, code):
 
 # ---- the same patient from JSON, CSV and FHIR gives the same report
 
-CSV_COLUMNS = ["patient_id", "time", "code", "value", "unit", "comparator", "site", "gene", "agent"]
-
-
 def to_csv(patient: dict) -> str:
-    """The long CSV of a generated patient (README "Long CSV input"), written from the contract alone."""
-    pid = patient["id"]
-    rows = [{"patient_id": pid, "code": "age_years", "value": repr(patient["age_years"])}] \
-        if "age_years" in patient else []
-    if "sex" in patient:
-        rows.append({"patient_id": pid, "code": "sex", "value": patient["sex"]})
-    rows += [{"patient_id": pid, "code": c["code"], "value": c["status"]} for c in patient["conditions"]]
-    for obs in patient["observations"]:
-        value = ("true" if obs["present"] else "false") if "present" in obs else repr(obs["value"])
-        rows.append({"patient_id": pid, "code": obs["code"], "time": obs.get("time", ""), "value": value,
-                     "unit": obs.get("unit", ""), "site": obs.get("site", "")})
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    """The long CSV of a generated patient, written from the contract alone (test_csv's writer)."""
+    return write_csv(csv_rows(patient))
 
 
 def strip_provenance(report: dict) -> dict:

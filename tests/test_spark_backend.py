@@ -77,6 +77,16 @@ def test_csv_is_read_as_duckdb_reads_it(both, tmp_path):
         ("1", None, "x", 0), (None, "  ", "a,b", 1), ("3", 'q"r', None, 2), ("4", "two\nlines", "é", 3)]
 
 
+@pytest.mark.parametrize("text, message", [("", "empty file"), ("a,b,a\n1,2,3\n", "column 'a' is named twice"),
+                                           (b"caf\xe9,b\n".decode("latin-1"), "not UTF-8")])
+def test_csv_headers_are_refused_alike(both, tmp_path, text, message):
+    path = tmp_path / "h.csv"
+    path.write_bytes(text.encode("latin-1"))
+    for backend in both:
+        with pytest.raises(InputError, match=message):
+            backend.register_file("h", path)
+
+
 def test_row_no_is_file_order_of_a_large_csv(spark_backend, big_csv):
     assert spark_backend.register_file("big", big_csv) == ["id", "code", "value"]
     assert spark_backend.fetch("SELECT count(*), count(DISTINCT row_no), max(row_no), "

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from ..errors import InputError
 
-__all__ = ["Backend", "Dialect", "DuckDBBackend", "table_format", "SQL_TYPES"]
+__all__ = ["Backend", "Dialect", "DuckDBBackend", "table_format", "csv_header", "SQL_TYPES"]
 
 # A number as both engines' casts read it: ASCII white space (raw characters: no backslashes), sign,
 # digits with an optional point, an exponent of at most four digits.
@@ -68,7 +68,7 @@ def csv_header(path: Path) -> list[str]:
     return names
 
 
-def input_error_text(error: Exception) -> str:
+def _input_error_text(error: Exception) -> str:
     """One line for an engine's complaint about the input: the line and widths of a bad CSV row, or its first line."""
     text = str(error)
     line = re.search(r"CSV Error on Line: (\d+)", text)
@@ -252,7 +252,7 @@ class DuckDBBackend(Backend):
             self._db.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
             columns = [row[0] for row in self._db.execute(f"DESCRIBE {name}").fetchall()]
         except duckdb.Error as error:
-            raise InputError(f"cannot read as {fmt.upper()}: {input_error_text(error)}", where=str(path)) from None
+            raise InputError(f"cannot read as {fmt.upper()}: {_input_error_text(error)}", where=str(path)) from None
         self._source = str(path)
         return [c.lower() for c in columns if c != "row_no"]
 
@@ -284,7 +284,7 @@ class DuckDBBackend(Backend):
             return self._db.execute(sql)
         except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
             named = re.search(r"^\s*file = (.+)$", str(error), re.M)  # the CSV reader names the file at fault
-            raise InputError(f"cannot read the input: {input_error_text(error)}",
+            raise InputError(f"cannot read the input: {_input_error_text(error)}",
                              where=named.group(1).strip() if named else self._source) from None
 
     def write(self, query: str, path: str | Path) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InputError
-from .backend import Backend, Dialect, table_format
+from .backend import Backend, Dialect, csv_header, table_format
 
 __all__ = ["SparkBackend", "SparkDialect"]
 
@@ -288,6 +288,8 @@ class SparkBackend(Backend):
         if "://" not in text and not Path(path).exists():  # a URI (hdfs://, s3a://) is Spark's to find
             raise InputError("no such file", where=text)
         fmt = table_format(path)
+        if fmt == "csv" and Path(path).is_file():
+            csv_header(Path(path))  # the same refusals as DuckDB: an empty file, a column named twice, not UTF-8
         try:
             if fmt == "csv":
                 frame = (self.spark.read.format("csv")
